@@ -1,0 +1,131 @@
+"""The contract every registry backbone follows.
+
+Modelled on detectron2's ``Backbone``: a backbone is an ordered list of named
+stages, each with a known channel count and stride; ``forward`` returns the
+feature maps named in ``out_features`` and ``output_shape()`` reports their
+channels and strides, so necks are built without hard-coded numbers.
+
+Parameter names stay those of the torchvision model the backbone mirrors, so a
+torchvision ImageNet state dict loads unchanged. That is why stages are
+described by name -> modules rather than by wrapping layers in new containers.
+"""
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from torch import nn
+
+from .errors import UserError
+from .norm import freeze_batchnorm
+from .shape_spec import ShapeSpec
+
+
+@dataclass
+class C4Split:
+    """The paper's C4 detector layout (He et al. 2015, Appendix A).
+
+    The trunk (stem to the stride-16 stage) is shared by RPN and RoI heads;
+    ``box_head`` runs the last stage on each pooled RoI and returns one vector
+    per RoI; ``mask_head`` (if not None) maps pooled RoIs to a feature map.
+    """
+
+    trunk: "Backbone"
+    box_head: nn.Module
+    box_channels: int
+    pooler_resolution: int
+    mask_head: Optional[nn.Module]
+    mask_channels: int
+    mask_pooler_resolution: int
+
+
+class Backbone(nn.Module):
+    """Base class: subclasses fill ``self._stages`` via :meth:`_add_stage`."""
+
+    def __init__(self):
+        super().__init__()
+        # name -> (callable, [dotted paths of the stage's modules], ShapeSpec).
+        # Paths, not module objects, so that freezing can swap children in place.
+        self._stages = OrderedDict()
+        self._out_features = []
+
+    # -- subclass API -------------------------------------------------------
+    def _add_stage(self, name: str, fn: Callable, module_paths: list, channels: int, stride: int):
+        self._stages[name] = (fn, list(module_paths), ShapeSpec(channels, stride))
+
+    def _remove_stages_after(self, last: str):
+        names = list(self._stages)
+        for name in names[names.index(last) + 1:]:
+            del self._stages[name]
+        self._out_features = [n for n in self._out_features if n in self._stages] or [last]
+
+    # -- public contract ----------------------------------------------------
+    @property
+    def stage_names(self) -> list:
+        return list(self._stages)
+
+    @property
+    def out_features(self) -> list:
+        return list(self._out_features)
+
+    @out_features.setter
+    def out_features(self, names):
+        names = list(names)
+        unknown = [n for n in names if n not in self._stages]
+        if unknown or not names:
+            raise UserError(f"unknown out_features {unknown or names} for {type(self).__name__}; "
+                            f"stages are {self.stage_names}")
+        self._out_features = sorted(names, key=self.stage_names.index)
+
+    def stage_shapes(self) -> "OrderedDict[str, ShapeSpec]":
+        """Channels and stride of every stage, in order."""
+        return OrderedDict((name, spec) for name, (_, _, spec) in self._stages.items())
+
+    def output_shape(self) -> "OrderedDict[str, ShapeSpec]":
+        """Channels and stride of each map ``forward`` returns."""
+        shapes = self.stage_shapes()
+        return OrderedDict((name, shapes[name]) for name in self._out_features)
+
+    @property
+    def out_channels(self) -> int:
+        """Channels of the last output (torchvision's detectors read this)."""
+        return self.output_shape()[self._out_features[-1]].channels
+
+    def forward(self, x):
+        outputs = OrderedDict()
+        wanted = set(self._out_features)
+        for name, (fn, _, _) in self._stages.items():
+            x = fn(x)
+            if name in wanted:
+                outputs[name] = x
+                if len(outputs) == len(wanted):
+                    break  # later stages are not needed
+        return outputs
+
+    def freeze(self, freeze_at: int):
+        """Freeze the first ``freeze_at`` stages (detectron2's convention).
+
+        For ResNets the stem counts as stage 1: ``freeze_at=2`` freezes the
+        stem and res2, detectron2's default for fine-tuning; ``0`` freezes
+        nothing. Frozen stages also get their BatchNorms frozen.
+        """
+        names = self.stage_names
+        if not 0 <= freeze_at <= len(names):
+            raise UserError(f"freeze_at must be between 0 and {len(names)} for {type(self).__name__} "
+                            f"(stages {names}), got {freeze_at}")
+        for name in names[:freeze_at]:
+            for path in self._stages[name][1]:
+                parent_path, _, attr = path.rpartition(".")
+                parent = self.get_submodule(parent_path) if parent_path else self
+                module = freeze_batchnorm(getattr(parent, attr))
+                setattr(parent, attr, module)
+                for p in module.parameters():
+                    p.requires_grad_(False)
+        return self
+
+    def drop_classifier(self):
+        """Remove the ImageNet classification head (not used by detectors)."""
+        raise NotImplementedError
+
+    def c4_split(self) -> C4Split:
+        """Split into the C4 trunk and per-RoI heads (consumes this backbone's last stages)."""
+        raise NotImplementedError(f"{type(self).__name__} does not support the C4 design")

@@ -1,0 +1,124 @@
+"""Training configuration: one dataclass per concern, read from YAML and validated.
+
+A YAML file holds up to three sections, each optional::
+
+    model:  {backbone: resnet18, neck: fpn, mask: true, ...}   # DetectorConfig
+    solver: {base_lr: 0.02, max_iter: 1000, ...}              # SolverConfig
+    data:   {train: shapes, num_workers: 2, ...}               # DataConfig
+
+Unknown keys and wrong types are rejected before anything runs, naming the
+key, the file and the closest valid keys.
+"""
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Sequence
+
+import yaml
+
+from backbones.errors import UserError, check_choice
+
+from .detector import DetectorConfig
+
+
+@dataclass
+class SolverConfig:
+    ims_per_batch: int = 2
+    base_lr: float = 0.02
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    max_iter: int = 90000
+    warmup_iters: int = 1000
+    warmup_factor: float = 0.001
+    steps: Sequence[int] = (60000, 80000)  # multiply the LR by gamma at these iterations
+    gamma: float = 0.1
+    clip_grad_norm: Optional[float] = None
+    checkpoint_period: int = 5000
+    log_period: int = 20
+    seed: int = 0
+
+
+@dataclass
+class DataConfig:
+    train: str = "coco"             # dataset name (see detection.data.catalog)
+    test: Optional[str] = None       # None: the evaluation split paired with ``train``
+    num_workers: int = 2
+    hflip_prob: float = 0.5
+
+
+@dataclass
+class TrainConfig:
+    model: DetectorConfig = field(default_factory=DetectorConfig)
+    solver: SolverConfig = field(default_factory=SolverConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+
+    def to_dict(self) -> dict:
+        return {"model": self.model.to_dict(), "solver": _plain(dataclasses.asdict(self.solver)),
+                "data": dataclasses.asdict(self.data)}
+
+
+def _plain(d):
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
+
+
+def _check_type(where, key, value, annotation):
+    """Reject values whose type cannot be what the field holds (ints where a float fits)."""
+    args = typing.get_args(annotation)
+    if value is None:
+        if type(None) in args:
+            return
+        raise UserError(f"{where}: {key} may not be empty (null)")
+    if typing.get_origin(annotation) is typing.Union:  # Optional[X], Union[...]: try each
+        errors = []
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _check_type(where, key, value, arg)
+            except UserError as err:
+                errors.append(err)
+        raise errors[0]
+    base = typing.get_origin(annotation) or annotation
+    if base in (Sequence, list, tuple, typing.get_origin(Sequence[int])):
+        if not isinstance(value, (list, tuple)):
+            raise UserError(f"{where}: {key} must be a list, got {value!r}")
+        return
+    ok = {bool: (bool,), int: (int,), float: (int, float), str: (str,)}.get(base)
+    if ok and (not isinstance(value, ok) or (base is not bool and isinstance(value, bool))):
+        raise UserError(f"{where}: {key} must be {base.__name__}, got {value!r} ({type(value).__name__})")
+
+
+def _section(cls, values, where):
+    if not isinstance(values, dict):
+        raise UserError(f"{where} must be a mapping of keys to values, got {values!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    for key, value in values.items():
+        check_choice(f"key in {where}", key, fields)
+        _check_type(where, key, value, hints[key])
+    return cls(**values)
+
+
+def load_config(path=None, overrides: Optional[dict] = None) -> TrainConfig:
+    """Read ``path`` (YAML) if given, then apply ``overrides`` ({section: {key: value}})."""
+    raw = {}
+    where = "config"
+    if path is not None:
+        path, where = Path(path), str(path)
+        if not path.is_file():
+            raise UserError(f"config file {path} does not exist")
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            where_in_file = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+            raise UserError(f"{path} is not valid YAML{where_in_file}: "
+                            f"{getattr(err, 'problem', None) or err}") from None
+        if not isinstance(raw, dict):
+            raise UserError(f"{path} must hold a mapping with model/solver/data sections")
+    for section, values in (overrides or {}).items():
+        raw.setdefault(section, {}).update(values)
+    sections = {"model": DetectorConfig, "solver": SolverConfig, "data": DataConfig}
+    for key in raw:
+        check_choice(f"section in {where}", key, sections)
+    return TrainConfig(**{name: _section(cls, raw.get(name) or {}, f"{where} [{name}]")
+                          for name, cls in sections.items()})

@@ -1,0 +1,102 @@
+"""``build_detector``: torchvision's Faster/Mask R-CNN around any registry backbone.
+
+    >>> from detection import build_detector
+    >>> model = build_detector(backbone="resnet50", neck="fpn", mask=True, num_classes=80)
+
+Everything the model needs to be rebuilt lives in one :class:`DetectorConfig`;
+``model.config`` holds it with every default resolved (norm, frozen stages,
+input normalisation), which is what checkpoints store.
+"""
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Optional, Sequence, Union
+
+from torchvision.models.detection import FasterRCNN, MaskRCNN
+
+import backbones
+from backbones.errors import UserError, check_choice
+
+from .necks import NECKS
+
+
+@dataclass
+class DetectorConfig:
+    backbone: str = "resnet50"
+    neck: str = "fpn"                    # "fpn" or "c4" (the paper's design)
+    mask: bool = False                   # Mask R-CNN when True
+    num_classes: int = 80                # object classes, background excluded
+    pretrained: Optional[str] = None     # "torchvision", a path to backbone weights, or None/"none"
+    norm: Optional[str] = None           # frozen_bn | bn | gn; None: frozen_bn if pretrained else gn
+    freeze_at: Optional[int] = None      # None: 2 (stem + res2) if pretrained else 0
+    shortcut: str = "B"                  # ResNet shortcut option A | B | C
+    fpn_channels: int = 256
+    anchor_sizes: Optional[Sequence[int]] = None  # None: 8x stride per FPN level; 32..512 for C4
+    aspect_ratios: Sequence[float] = (0.5, 1.0, 2.0)
+    box_representation_size: int = 1024  # FPN box head MLP width
+    mask_head_layers: Sequence[int] = (256, 256, 256, 256)  # FPN mask head convs (Mask R-CNN's 4 x 256)
+    # image resizing inside the model (GeneralizedRCNNTransform); a list = multi-scale training
+    min_size: Union[int, Sequence[int]] = 800
+    max_size: int = 1333
+    pixel_mean: Optional[Sequence[float]] = None  # None: the backbone weights' own normalisation
+    pixel_std: Optional[Sequence[float]] = None
+    # passed unchanged to torchvision's FasterRCNN (same names and defaults)
+    rpn_pre_nms_top_n_train: int = 2000
+    rpn_pre_nms_top_n_test: int = 1000
+    rpn_post_nms_top_n_train: int = 2000
+    rpn_post_nms_top_n_test: int = 1000
+    rpn_batch_size_per_image: int = 256
+    box_batch_size_per_image: int = 512
+    box_score_thresh: float = 0.05
+    box_nms_thresh: float = 0.5
+    box_detections_per_img: int = 100
+
+    TORCHVISION_KEYS = ("rpn_pre_nms_top_n_train", "rpn_pre_nms_top_n_test", "rpn_post_nms_top_n_train",
+                        "rpn_post_nms_top_n_test", "rpn_batch_size_per_image", "box_batch_size_per_image",
+                        "box_score_thresh", "box_nms_thresh", "box_detections_per_img", "max_size")
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "DetectorConfig":
+        valid = [f.name for f in dataclasses.fields(cls)]
+        for key in values:
+            check_choice("model option", key, valid)
+        return cls(**values)
+
+    def validate(self) -> "DetectorConfig":
+        """Check names and numbers before anything expensive happens."""
+        check_choice("neck", self.neck, NECKS)
+        check_choice("backbone", self.backbone, backbones.names())
+        if not isinstance(self.num_classes, int) or self.num_classes < 1:
+            raise UserError(f"num_classes must be a positive integer (background excluded), "
+                            f"got {self.num_classes!r}")
+        return self
+
+    def to_dict(self) -> dict:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()}
+
+
+def build_detector(config: Optional[DetectorConfig] = None, **options):
+    """Build a Faster R-CNN (``mask=False``) or Mask R-CNN (``mask=True``).
+
+    Pass a :class:`DetectorConfig` or its fields as keyword arguments.
+    """
+    cfg = DetectorConfig.from_dict(options)  # validates the option names
+    if config is not None:
+        cfg = dataclasses.replace(config, **options)
+    cfg.validate()
+    pretrained = cfg.pretrained not in (None, "none")
+    cfg = dataclasses.replace(
+        cfg, pretrained=cfg.pretrained if pretrained else "none",
+        norm=cfg.norm or ("frozen_bn" if pretrained else "gn"),
+        freeze_at=(2 if pretrained else 0) if cfg.freeze_at is None else cfg.freeze_at)
+    options = {"shortcut": cfg.shortcut} if "shortcut" in backbones.get_entry(cfg.backbone).options() else {}
+    net = backbones.build(cfg.backbone, pretrained=cfg.pretrained, norm=cfg.norm,
+                          freeze_at=cfg.freeze_at, **options)
+    cfg = dataclasses.replace(cfg, pixel_mean=list(cfg.pixel_mean or net.pixel_mean),
+                              pixel_std=list(cfg.pixel_std or net.pixel_std))
+    parts = NECKS[cfg.neck](net, cfg)
+    min_size = tuple(cfg.min_size) if isinstance(cfg.min_size, (list, tuple)) else cfg.min_size
+    detector = (MaskRCNN if cfg.mask else FasterRCNN)(
+        num_classes=None, min_size=min_size, image_mean=cfg.pixel_mean, image_std=cfg.pixel_std,
+        **{k: getattr(cfg, k) for k in DetectorConfig.TORCHVISION_KEYS}, **parts)
+    detector.config = cfg
+    return detector

@@ -1,0 +1,221 @@
+"""COCO evaluation: a thin wrapper over pycocotools.
+
+* :func:`to_coco_results` turns torchvision-style detector outputs into the
+  standard COCO results list.
+* :func:`evaluate_coco` runs ``COCOeval`` on such a list and returns the 12
+  summary numbers by name plus per-category AP (as detectron2 computes it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+from pycocotools import mask as mask_util
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
+
+__all__ = ["STAT_NAMES", "to_coco_results", "evaluate_coco"]
+
+#: Names of ``COCOeval.stats`` entries, in order.
+STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
+_IOU_TYPES = ("bbox", "segm")
+
+
+def _to_numpy(x: Any) -> np.ndarray:
+    """Return ``x`` (torch tensor, numpy array or sequence) as a numpy array."""
+    if hasattr(x, "detach"):  # torch.Tensor, without importing torch here
+        x = x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+def _python_id(image_id: Any) -> Any:
+    """numpy / torch integer ids -> int, so results are JSON-serialisable."""
+    if hasattr(image_id, "item"):
+        return image_id.item()
+    return image_id
+
+
+# --------------------------------------------------------------------------
+# Predictions -> COCO results
+# --------------------------------------------------------------------------
+def encode_masks(masks: Any, n: int, threshold: float, image_id: Any) -> list:
+    """(M, 1, H, W) or (M, H, W) probabilities -> compressed RLEs with str counts."""
+    masks = _to_numpy(masks)
+    if masks.ndim == 4:
+        masks = masks[:, 0]
+    if masks.ndim != 3 or masks.shape[0] != n:
+        raise ValueError(f"image {image_id!r}: masks must have shape ({n}, 1, H, W), got {masks.shape}")
+    rles = []
+    for mask in masks > threshold:  # strict '>' as torchvision's reference coco_eval
+        # pycocotools wants a Fortran-ordered (H, W, 1) uint8 array.
+        rle = mask_util.encode(np.asfortranarray(mask[:, :, None], dtype=np.uint8))[0]
+        rle["counts"] = rle["counts"].decode("ascii")  # bytes are not JSON-serialisable
+        rles.append(rle)
+    return rles
+
+
+def _image_results(image_id, pred, category_ids, with_masks, mask_threshold) -> list:
+    """COCO result dicts for the detections of one image."""
+    boxes = _to_numpy(pred["boxes"]).astype(np.float64).reshape(-1, 4)
+    scores = _to_numpy(pred["scores"]).astype(np.float64).reshape(-1)
+    labels = _to_numpy(pred["labels"]).astype(np.int64).reshape(-1)
+    if not len(boxes) == len(scores) == len(labels):
+        raise ValueError(
+            f"image {image_id!r}: {len(boxes)} boxes, {len(scores)} scores, {len(labels)} labels"
+        )
+    bad = (labels < 1) | (labels > len(category_ids))
+    if bad.any():
+        raise ValueError(
+            f"image {image_id!r}, index {int(np.argmax(bad))}: label {int(labels[bad][0])} "
+            f"is outside 1..{len(category_ids)}"
+        )
+    # x1, y1, x2, y2 (continuous pixels) -> x, y, w, h: COCO boxes are continuous too, no +1.
+    xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
+    cats = category_ids[labels - 1]
+    image_id = _python_id(image_id)
+    results = [
+        {"image_id": image_id, "category_id": int(c), "bbox": b, "score": float(s)}
+        for c, b, s in zip(cats, xywh.tolist(), scores)
+    ]
+    if with_masks:
+        if "rles" in pred:  # already encoded (detection.engine.inference does this to save memory)
+            rles = pred["rles"]
+        elif "masks" in pred:
+            rles = encode_masks(pred["masks"], len(boxes), mask_threshold, image_id)
+        else:
+            raise ValueError(f"image {image_id!r}: 'segm' requested but the prediction has no 'masks'")
+        for result, rle in zip(results, rles):
+            result["segmentation"] = rle
+    return results
+
+
+def to_coco_results(
+    predictions: Mapping,
+    category_ids: Sequence[int],
+    iou_types: Sequence[str] = ("bbox",),
+    mask_threshold: float = 0.5,
+) -> list:
+    """Convert detector outputs to a COCO results list.
+
+    Args:
+        predictions: ``image_id -> dict(boxes=(M, 4), scores=(M,), labels=(M,),
+            masks=(M, 1, H, W) optional, or rles=[compressed RLE, ...])`` torchvision-style, in original image
+            pixels (continuous 0-based ``x1, y1, x2, y2``); tensors or arrays.
+        category_ids: dataset category id of each contiguous label:
+            label ``l`` (1..C) maps to ``category_ids[l - 1]``.
+        iou_types: any of ``"bbox"``, ``"segm"``.  Every result carries
+            ``"bbox"``; with ``"segm"`` it also carries ``"segmentation"``.
+        mask_threshold: mask pixels with probability ``> mask_threshold`` are
+            foreground.
+
+    Returns:
+        ``[{"image_id", "category_id", "bbox": [x, y, w, h], "score",
+        "segmentation": {"size": [H, W], "counts": str}}, ...]`` (compressed RLE).
+    """
+    unknown = set(iou_types) - set(_IOU_TYPES)
+    if unknown:
+        raise ValueError(f"iou_types must be among {_IOU_TYPES}, got {sorted(unknown)}")
+    category_ids = np.asarray(list(category_ids), dtype=np.int64)
+    with_masks = "segm" in iou_types
+    results = []
+    for image_id, pred in predictions.items():
+        results.extend(_image_results(image_id, pred, category_ids, with_masks, mask_threshold))
+    return results
+
+
+# --------------------------------------------------------------------------
+# COCOeval wrapper
+# --------------------------------------------------------------------------
+def _check_results(coco_gt: COCO, results: list, iou_type: str) -> list:
+    """Validate ``results`` and return copies ready for ``loadRes``.
+
+    ``loadRes`` mutates the dicts it gets (adds id/area/...), hence the copies.
+    For ``segm`` the box is dropped so that ``loadRes`` takes the area from the
+    mask, which decides the small/medium/large range (as detectron2 does).
+    """
+    key = "bbox" if iou_type == "bbox" else "segmentation"
+    image_ids, cat_ids = set(coco_gt.getImgIds()), set(coco_gt.getCatIds())
+    prepared = []
+    for i, result in enumerate(results):
+        if key not in result:
+            raise ValueError(f"result {i} has no {key!r}, needed for iou_type={iou_type!r}")
+        if result["image_id"] not in image_ids:
+            raise ValueError(f"result {i}: image_id {result['image_id']!r} is not in the ground truth")
+        if result["category_id"] not in cat_ids:
+            raise ValueError(f"result {i}: category_id {result['category_id']!r} is not in the ground truth")
+        result = dict(result)
+        if iou_type == "segm":
+            result.pop("bbox", None)
+        prepared.append(result)
+    return prepared
+
+
+def _empty_results(coco_gt: COCO) -> COCO:
+    """A results COCO object with no detections (``loadRes([])`` crashes)."""
+    coco_dt = COCO()
+    coco_dt.dataset = {
+        "images": list(coco_gt.dataset["images"]),
+        "categories": copy.deepcopy(coco_gt.dataset["categories"]),
+        "annotations": [],
+    }
+    coco_dt.createIndex()
+    return coco_dt
+
+
+def _per_class_ap(coco_gt: COCO, coco_eval: COCOeval) -> dict:
+    """AP@[.5:.95] per category, from ``eval["precision"]`` like detectron2.
+
+    precision has shape (iou, recall, category, area, max_dets); take area
+    "all" and the largest max_dets, and drop the -1 entries (undefined).  A
+    category with no ground truth gets ``nan``.  Values are fractions.
+    """
+    precision = coco_eval.eval["precision"]
+    per_class = {}
+    for k, cat_id in enumerate(coco_eval.params.catIds):
+        p = precision[:, :, k, 0, -1]
+        p = p[p > -1]
+        per_class[coco_gt.cats[cat_id]["name"]] = float(np.mean(p)) if p.size else float("nan")
+    return per_class
+
+
+def evaluate_coco(coco_gt: COCO, results: list, iou_type: str = "bbox") -> dict:
+    """Run ``COCOeval`` and return its summary by name.
+
+    Args:
+        coco_gt: ground truth as a pycocotools ``COCO`` object.
+        results: COCO results list, e.g. from :func:`to_coco_results`.  May be
+            empty: every defined stat is then 0.
+        iou_type: ``"bbox"`` or ``"segm"``.
+
+    Returns:
+        ``{name: float for name in STAT_NAMES}`` (``AP``, ``AP50``, ..., ``ARl``)
+        exactly as ``COCOeval.stats``, fractions in [0, 1]; COCO's ``-1`` for
+        an undefined value (e.g. no small objects in the ground truth) is
+        kept as ``-1.0``.  Also ``"per_class": {category name: AP@[.5:.95]}``
+        (``nan`` where undefined) and ``"summary_text"``, the table
+        ``COCOeval.summarize()`` prints (captured, not printed).
+
+    Raises:
+        ValueError: unknown iou_type, or a result with an image id / category
+        id absent from ``coco_gt`` or without the needed box / segmentation.
+    """
+    if iou_type not in _IOU_TYPES:
+        raise ValueError(f"iou_type must be one of {_IOU_TYPES}, got {iou_type!r}")
+    results = _check_results(coco_gt, list(results), iou_type)
+    # pycocotools prints progress; keep the caller's stdout clean.
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco_dt = coco_gt.loadRes(results) if results else _empty_results(coco_gt)
+        coco_eval = COCOeval(coco_gt, coco_dt, iou_type)
+        coco_eval.evaluate()
+        coco_eval.accumulate()
+    summary = io.StringIO()
+    with contextlib.redirect_stdout(summary):
+        coco_eval.summarize()
+    stats = {name: float(v) for name, v in zip(STAT_NAMES, coco_eval.stats)}
+    stats["per_class"] = _per_class_ap(coco_gt, coco_eval)
+    stats["summary_text"] = summary.getvalue()
+    return stats

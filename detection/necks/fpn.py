@@ -1,0 +1,58 @@
+"""Feature Pyramid Network (Lin et al., 2017) on any registry backbone.
+
+Channels and strides come from ``backbone.output_shape()``; the pyramid and
+RoI pooling are torchvision's ``FeaturePyramidNetwork`` and ``MultiScaleRoIAlign``.
+"""
+from torch import nn
+from torchvision.models.detection.anchor_utils import AnchorGenerator
+from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
+from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
+from torchvision.models.detection.rpn import RPNHead
+from torchvision.ops import FeaturePyramidNetwork, MultiScaleRoIAlign
+from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
+
+
+class BackboneWithFPN(nn.Module):
+    """Backbone features -> FPN maps named like the backbone's, plus ``pool``."""
+
+    def __init__(self, backbone, out_channels=256):
+        super().__init__()
+        self.body = backbone
+        shapes = backbone.output_shape()
+        self.fpn = FeaturePyramidNetwork([s.channels for s in shapes.values()], out_channels,
+                                         extra_blocks=LastLevelMaxPool())
+        self.out_channels = out_channels
+        # the max-pool level halves the last stride
+        self.strides = [s.stride for s in shapes.values()] + [2 * list(shapes.values())[-1].stride]
+        self.level_names = list(shapes) + ["pool"]
+
+    def forward(self, x):
+        return self.fpn(self.body(x))
+
+
+def fpn_parts(backbone, cfg):
+    """FasterRCNN/MaskRCNN keyword arguments for an FPN detector."""
+    body = BackboneWithFPN(backbone.drop_classifier(), cfg.fpn_channels)
+    # one anchor size per level, 8x its stride (32 at stride 4, as in the FPN paper)
+    sizes = cfg.anchor_sizes or [8 * s for s in body.strides]
+    if len(sizes) != len(body.strides):
+        raise ValueError(f"anchor_sizes needs one size per FPN level ({len(body.strides)}: "
+                         f"{body.level_names}), got {list(sizes)}")
+    anchors = AnchorGenerator(tuple((s,) for s in sizes), (tuple(cfg.aspect_ratios),) * len(sizes))
+    roi_levels = body.level_names[:-1]  # RoIs are pooled from the backbone levels, not "pool"
+    rep = cfg.box_representation_size
+    parts = dict(
+        backbone=body,
+        rpn_anchor_generator=anchors,
+        rpn_head=RPNHead(body.out_channels, anchors.num_anchors_per_location()[0]),
+        box_roi_pool=MultiScaleRoIAlign(roi_levels, output_size=7, sampling_ratio=2),
+        box_head=TwoMLPHead(body.out_channels * 7 * 7, rep),
+        box_predictor=FastRCNNPredictor(rep, cfg.num_classes + 1),
+    )
+    if cfg.mask:
+        parts.update(
+            mask_roi_pool=MultiScaleRoIAlign(roi_levels, output_size=14, sampling_ratio=2),
+            mask_head=MaskRCNNHeads(body.out_channels, tuple(cfg.mask_head_layers), 1),
+            mask_predictor=MaskRCNNPredictor(cfg.mask_head_layers[-1], 256, cfg.num_classes + 1),
+        )
+    return parts

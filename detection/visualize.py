@@ -1,0 +1,55 @@
+"""Draw detections (boxes, masks, class names, scores) on images and tile them into one PNG."""
+from pathlib import Path
+
+import cv2
+import numpy as np
+from pycocotools import mask as mask_utils
+
+# distinct, colour-blind-friendly colours (Okabe-Ito), RGB
+PALETTE = np.array([(230, 159, 0), (86, 180, 233), (0, 158, 115), (240, 228, 66),
+                    (0, 114, 178), (213, 94, 0), (204, 121, 167), (255, 255, 255)], dtype=np.uint8)
+
+
+def draw_predictions(image, prediction, class_names, score_threshold=0.5, mask_alpha=0.45):
+    """RGB uint8 image with the detections above ``score_threshold`` drawn on it.
+
+    ``prediction`` is what :func:`detection.engine.inference.predict` keeps per
+    image: numpy ``boxes``, ``scores``, ``labels`` and optionally ``rles``.
+    """
+    canvas = image.copy()
+    keep = np.flatnonzero(prediction["scores"] >= score_threshold)
+    rles = prediction.get("rles")
+    for i in keep[::-1]:  # highest score drawn last, on top
+        colour = PALETTE[(prediction["labels"][i] - 1) % len(PALETTE)]
+        if rles is not None:
+            mask = mask_utils.decode(rles[i]).astype(bool)
+            canvas[mask] = (1 - mask_alpha) * canvas[mask] + mask_alpha * colour
+    for i in keep[::-1]:
+        colour = tuple(int(c) for c in PALETTE[(prediction["labels"][i] - 1) % len(PALETTE)])
+        x1, y1, x2, y2 = np.round(prediction["boxes"][i]).astype(int)
+        cv2.rectangle(canvas, (x1, y1), (x2, y2), colour, 1)
+        text = f"{class_names[prediction['labels'][i] - 1]} {prediction['scores'][i]:.2f}"
+        (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.35, 1)
+        y = max(y1, th + 2)
+        cv2.rectangle(canvas, (x1, y - th - 2), (x1 + tw + 2, y), colour, -1)
+        cv2.putText(canvas, text, (x1 + 1, y - 2), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (0, 0, 0), 1, cv2.LINE_AA)
+    return canvas
+
+
+def tile(images, columns=4, scale=2):
+    """Tile equally sized RGB images into a grid, enlarged ``scale`` times."""
+    h, w = images[0].shape[:2]
+    rows = -(-len(images) // columns)
+    grid = np.zeros((rows * h, columns * w, 3), dtype=np.uint8)
+    for k, img in enumerate(images):
+        r, c = divmod(k, columns)
+        grid[r * h:(r + 1) * h, c * w:c * w + img.shape[1]] = img[:h, :w]
+    return cv2.resize(grid, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
+
+
+def save_png(path, rgb):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
+        raise OSError(f"could not write {path}")
+    return path

@@ -1,0 +1,189 @@
+"""The backbone registry: stage contract, torchvision compatibility, shortcut options, weights."""
+import pickle
+import urllib.error
+
+import pytest
+import torch
+import torchvision
+from torch import nn
+from torchvision.ops.misc import FrozenBatchNorm2d
+
+import backbones
+from backbones.errors import UnknownNameError, UserError
+from backbones.resnet import SPECS, ZeroPadShortcut
+
+RESNETS = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"]
+TORCHVISION_MODELS = RESNETS + ["vgg16"]
+
+
+def test_registry_lists_every_backbone():
+    assert backbones.names() == ["plain18", "plain34", "resnet101", "resnet152", "resnet18",
+                                 "resnet34", "resnet50", "vgg16"]
+
+
+def test_stage_specs_are_the_papers_table_1():
+    assert {n: (s.block, s.depths) for n, s in SPECS.items() if s.residual} == {
+        "resnet18": ("basic", (2, 2, 2, 2)), "resnet34": ("basic", (3, 4, 6, 3)),
+        "resnet50": ("bottleneck", (3, 4, 6, 3)), "resnet101": ("bottleneck", (3, 4, 23, 3)),
+        "resnet152": ("bottleneck", (3, 8, 36, 3))}
+    assert SPECS["plain34"].depths == SPECS["resnet34"].depths and not SPECS["plain34"].residual
+
+
+@pytest.mark.parametrize("name", backbones.names())
+def test_stage_outputs_match_reported_shapes(name):
+    net = backbones.build(name).eval()
+    net.out_features = net.stage_names
+    with torch.no_grad():
+        feats = net(torch.randn(1, 3, 64, 96))
+    assert list(feats) == net.stage_names
+    for stage, spec in net.output_shape().items():
+        assert feats[stage].shape == (1, spec.channels, 64 // spec.stride, 96 // spec.stride), stage
+
+
+def test_reported_channels_and_strides():
+    shapes = {n: [(s.channels, s.stride) for s in backbones.build(n).stage_shapes().values()]
+              for n in ("resnet18", "resnet50", "vgg16")}
+    assert shapes["resnet18"] == [(64, 4), (64, 4), (128, 8), (256, 16), (512, 32)]
+    assert shapes["resnet50"] == [(64, 4), (256, 4), (512, 8), (1024, 16), (2048, 32)]
+    assert shapes["vgg16"] == [(64, 1), (128, 2), (256, 4), (512, 8), (512, 16)]
+
+
+@pytest.mark.parametrize("name", TORCHVISION_MODELS)
+def test_torchvision_state_dict_loads_unchanged_and_gives_identical_outputs(name):
+    torch.manual_seed(0)
+    reference = getattr(torchvision.models, name)().eval()
+    ours = backbones.build(name).eval()
+    ours.load_state_dict(reference.state_dict(), strict=True)
+    assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in reference.parameters())
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(ours.classify(x), reference(x))
+
+
+def test_stage_features_equal_torchvision_intermediate_layers():
+    reference = torchvision.models.resnet50().eval()
+    ours = backbones.build("resnet50").eval()
+    ours.load_state_dict(reference.state_dict())
+    getter = torchvision.models._utils.IntermediateLayerGetter(
+        reference, {"layer1": "res2", "layer2": "res3", "layer3": "res4", "layer4": "res5"})
+    x = torch.randn(1, 3, 96, 64)
+    with torch.no_grad():
+        want, got = getter(x), ours(x)
+    assert all(torch.equal(want[k], got[k]) for k in want)
+
+
+def _count(net, kind):
+    return sum(isinstance(m, kind) for m in net.modules())
+
+
+def test_shortcut_options():
+    b = backbones.build("resnet34", shortcut="B")
+    a = backbones.build("resnet34", shortcut="A")
+    c = backbones.build("resnet34", shortcut="C")
+    # B projects only where shapes grow: the first block of res3, res4, res5
+    assert sum(blk.downsample is not None for blk in b.modules() if hasattr(blk, "downsample")) == 3
+    assert _count(a, ZeroPadShortcut) == 3 and not any(isinstance(m, nn.Sequential) and len(m) == 2
+                                                       and isinstance(m[0], nn.Conv2d) for m in a.modules())
+    assert sum(blk.downsample is not None for blk in c.modules() if hasattr(blk, "downsample")) == 16
+    n = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert n(a) < n(b) < n(c)
+    # option A adds no parameters: it equals the plain net's count
+    assert n(a) == n(backbones.build("plain34"))
+
+
+def test_zero_pad_shortcut_subsamples_and_pads():
+    x = torch.randn(2, 4, 6, 6)
+    y = ZeroPadShortcut(10, 2)(x)
+    assert y.shape == (2, 10, 3, 3)
+    assert torch.equal(y[:, :4], x[:, :, ::2, ::2]) and not y[:, 4:].any()
+
+
+def test_plain_net_has_no_shortcut_path():
+    net = backbones.build("plain18").eval()
+    block = net.layer2[0]
+    x = torch.randn(1, 64, 16, 16)
+    with torch.no_grad():
+        assert torch.equal(block(x), torch.relu(block.branch(x)))
+    assert all(getattr(m, "downsample", None) is None for m in net.modules())
+
+
+def test_freeze_at_freezes_stem_and_first_stages():
+    net = backbones.build("resnet50", norm="bn", freeze_at=2)
+    frozen = {n.split(".")[0] for n, p in net.named_parameters() if not p.requires_grad}
+    assert frozen == {"conv1", "layer1"}  # stem (bn1 became a FrozenBatchNorm2d) and res2
+    assert isinstance(net.bn1, FrozenBatchNorm2d) and isinstance(net.layer1[0].bn1, FrozenBatchNorm2d)
+    assert isinstance(net.layer2[0].bn1, nn.BatchNorm2d)
+    with pytest.raises(UserError, match="freeze_at must be between 0 and 5"):
+        backbones.build("resnet18", freeze_at=6)
+
+
+def test_norm_choices():
+    assert _count(backbones.build("resnet18", norm="gn"), nn.GroupNorm) == 20
+    assert _count(backbones.build("resnet18", norm="frozen_bn"), FrozenBatchNorm2d) == 20
+    with pytest.raises(UnknownNameError, match="unknown norm 'layernorm'.*frozen_bn, gn"):
+        backbones.build("resnet18", norm="layernorm")
+
+
+def test_unknown_names_list_the_choices():
+    with pytest.raises(UnknownNameError, match="unknown backbone 'resnet51'. Did you mean 'resnet50'.*vgg16"):
+        backbones.build("resnet51")
+    with pytest.raises(UnknownNameError, match="unknown option for backbone resnet18 'depth'"):
+        backbones.build("resnet18", depth=3)
+    with pytest.raises(UnknownNameError, match="unknown shortcut option 'D'"):
+        backbones.build("resnet18", shortcut="D")
+    with pytest.raises(UserError, match="no published pretrained weights"):
+        backbones.build("plain18", pretrained=True)
+
+
+# --- pretrained weights: torchvision's weights API, cache, offline, local files ---------------
+
+def test_torchvision_weights_load_from_the_torch_hub_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    source = backbones.get_entry("resnet18").pretrained["torchvision"]
+    assert source.cache_path() == tmp_path / "hub" / "checkpoints" / "resnet18-f37072fd.pth"
+    reference = torchvision.models.resnet18()
+    source.cache_path().parent.mkdir(parents=True)
+    torch.save(reference.state_dict(), source.cache_path())
+    net = backbones.build("resnet18", pretrained="torchvision")
+    assert isinstance(net.bn1, FrozenBatchNorm2d)  # fine-tuning default
+    assert torch.equal(net.layer3[1].conv2.weight, reference.layer3[1].conv2.weight)
+    assert net.pixel_mean == (0.485, 0.456, 0.406) and net.pixel_std == (0.229, 0.224, 0.225)
+
+
+def test_offline_download_error_says_where_to_put_the_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("no network")
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    with pytest.raises(backbones.PretrainedWeightsUnavailable) as err:
+        backbones.build("resnet50", pretrained="torchvision")
+    message = str(err.value)
+    assert "resnet50-0676ba61.pth" in message and str(tmp_path / "hub" / "checkpoints") in message
+    assert "--pretrained none" in message
+
+
+def test_local_weight_file(tmp_path):
+    reference = torchvision.models.resnet34()
+    path = tmp_path / "r34.pth"
+    torch.save({"model": reference.state_dict()}, path)
+    net = backbones.build("resnet34", pretrained=str(path), norm="gn")  # GroupNorm ignores BN statistics
+    assert torch.equal(net.conv1.weight, reference.conv1.weight)
+    with pytest.raises(backbones.PretrainedWeightsUnavailable, match="do not fit"):
+        backbones.build("resnet18", pretrained=str(path))
+    with pytest.raises(backbones.PretrainedWeightsUnavailable, match="missing.pth does not exist"):
+        backbones.build("resnet18", pretrained=str(tmp_path / "missing.pth"))
+
+
+class _Exploit:
+    def __reduce__(self):
+        return (print, ("code ran",))
+
+
+def test_weight_files_that_would_run_code_are_refused(tmp_path, capsys):
+    path = tmp_path / "evil.pth"
+    with open(path, "wb") as f:
+        pickle.dump({"conv1.weight": _Exploit()}, f)
+    with pytest.raises(backbones.PretrainedWeightsUnavailable, match="cannot be loaded safely|can be loaded safely"):
+        backbones.build("resnet18", pretrained=str(path))
+    assert "code ran" not in capsys.readouterr().out

@@ -1,0 +1,268 @@
+"""Tests for detection.evaluation.coco (pycocotools wrapper)."""
+
+import contextlib
+import copy
+import io
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from pycocotools import mask as mask_util
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
+
+from detection.evaluation import STAT_NAMES, evaluate_coco, to_coco_results
+
+# Non-contiguous dataset ids; contiguous label l maps to CATEGORY_IDS[l - 1].
+CATEGORY_IDS = [3, 7, 11]
+CATEGORIES = [{"id": 3, "name": "cat"}, {"id": 7, "name": "dog"}, {"id": 11, "name": "bird"}]
+IMAGES = {1: (160, 200), 2: (180, 240), 5: (128, 128)}  # id -> (height, width)
+# (image id, category id, shape, x0, y0, w, h): small (< 32^2), medium and large objects.
+OBJECTS = [
+    (1, 3, "rect", 10, 10, 20, 20),
+    (1, 7, "ellipse", 60, 30, 50, 40),
+    (1, 11, "rect", 40, 50, 120, 100),
+    (2, 7, "ellipse", 5, 20, 130, 110),
+    (2, 3, "ellipse", 150, 100, 60, 50),
+    (2, 11, "rect", 200, 10, 25, 15),
+    (5, 3, "rect", 0, 0, 128, 128),
+    (5, 11, "ellipse", 30, 40, 45, 50),
+]
+
+
+def draw(shape, x0, y0, w, h, height, width):
+    """Binary (H, W) mask of a rectangle or of the ellipse inscribed in it."""
+    yy, xx = np.mgrid[:height, :width] + 0.5  # pixel centres
+    inside = (xx >= x0) & (xx < x0 + w) & (yy >= y0) & (yy < y0 + h)
+    if shape == "ellipse":
+        inside &= ((xx - x0 - w / 2) / (w / 2)) ** 2 + ((yy - y0 - h / 2) / (h / 2)) ** 2 <= 1
+    return inside.astype(np.uint8)
+
+
+def gt_masks(objects=OBJECTS):
+    return [draw(s, x, y, w, h, *IMAGES[img]) for img, _, s, x, y, w, h in objects]
+
+
+def make_coco_gt(objects=OBJECTS):
+    """In-memory COCO ground truth with compressed-RLE masks."""
+    annotations = []
+    for ann_id, ((img, cat, *_), mask) in enumerate(zip(objects, gt_masks(objects)), start=1):
+        rle = mask_util.encode(np.asfortranarray(mask[:, :, None]))[0]
+        rle["counts"] = rle["counts"].decode("ascii")
+        annotations.append(
+            {
+                "id": ann_id,
+                "image_id": img,
+                "category_id": cat,
+                "segmentation": rle,
+                "area": float(mask_util.area(rle)),
+                "bbox": mask_util.toBbox(rle).tolist(),
+                "iscrowd": 0,
+            }
+        )
+    gt = COCO()
+    gt.dataset = {
+        "images": [{"id": i, "height": h, "width": w} for i, (h, w) in IMAGES.items()],
+        "annotations": annotations,
+        "categories": copy.deepcopy(CATEGORIES),
+    }
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt.createIndex()
+    return gt
+
+
+def perfect_predictions():
+    """torchvision-style outputs reproducing the ground truth exactly (torch tensors)."""
+    preds = {}
+    for img, (height, width) in IMAGES.items():
+        idx = [k for k, obj in enumerate(OBJECTS) if obj[0] == img]
+        masks = gt_masks()
+        boxes, labels, mask_list = [], [], []
+        for k in idx:
+            rows, cols = np.nonzero(masks[k])
+            boxes.append([cols.min(), rows.min(), cols.max() + 1, rows.max() + 1])  # continuous x1y1x2y2
+            labels.append(CATEGORY_IDS.index(OBJECTS[k][1]) + 1)
+            mask_list.append(masks[k][None].astype(np.float32) * 0.9)  # probabilities
+        preds[img] = {
+            "boxes": torch.tensor(boxes, dtype=torch.float32),
+            "scores": torch.linspace(0.9, 0.5, len(idx)),
+            "labels": torch.tensor(labels),
+            "masks": torch.tensor(np.stack(mask_list)),
+        }
+    return preds
+
+
+def random_predictions(rng, per_image=6):
+    """Jittered copies of GT objects plus background detections, numpy arrays."""
+    preds = {}
+    for img, (height, width) in IMAGES.items():
+        objs = [o for o in OBJECTS if o[0] == img]
+        boxes, labels, masks = [], [], []
+        for _ in range(per_image):
+            if rng.random() < 0.7:
+                _, cat, shape, x, y, w, h = objs[rng.integers(len(objs))]
+                x, y, w, h = np.array([x, y, w, h]) + rng.normal(0, 4, 4)
+                w, h = max(w, 2.0), max(h, 2.0)
+                label = CATEGORY_IDS.index(cat) + 1 if rng.random() < 0.8 else int(rng.integers(1, 4))
+            else:
+                shape, label = "rect", int(rng.integers(1, 4))
+                x, y = rng.uniform(0, width - 10), rng.uniform(0, height - 10)
+                w, h = rng.uniform(5, width - x), rng.uniform(5, height - y)
+            boxes.append([x, y, x + w, y + h])
+            labels.append(label)
+            masks.append(draw(shape, x, y, w, h, height, width)[None] * rng.uniform(0.6, 1.0))
+        preds[img] = {
+            "boxes": np.array(boxes),
+            "scores": np.round(rng.random(per_image), 2),
+            "labels": np.array(labels),
+            "masks": np.stack(masks),
+        }
+    return preds
+
+
+def direct_cocoeval(coco_gt, results, iou_type):
+    """Plain COCOeval run, dropping boxes for segm as detectron2 does."""
+    results = copy.deepcopy(results)
+    if iou_type == "segm":
+        for r in results:
+            r.pop("bbox", None)
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco_eval = COCOeval(coco_gt, coco_gt.loadRes(results), iou_type)
+        coco_eval.evaluate()
+        coco_eval.accumulate()
+        coco_eval.summarize()
+    return coco_eval
+
+
+# --------------------------------------------------------------------------
+# Tests
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize("iou_type", ["bbox", "segm"])
+def test_perfect_predictions_give_ap_one(iou_type):
+    gt = make_coco_gt()
+    results = to_coco_results(perfect_predictions(), CATEGORY_IDS, iou_types=("bbox", "segm"))
+    stats = evaluate_coco(gt, results, iou_type)
+    # COCOeval divides by (tp + fp + eps), so a perfect AP is 1 - 2e-16, not exactly 1.
+    for name in ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR100", "ARs", "ARm", "ARl"):
+        assert stats[name] == pytest.approx(1.0, abs=1e-12), name
+    assert stats["per_class"] == pytest.approx({"cat": 1.0, "dog": 1.0, "bird": 1.0}, abs=1e-12)
+    assert "Average Precision" in stats["summary_text"]
+
+
+# pycocotools' decode trips a numpy-2 DeprecationWarning (not ours).
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_results_format_and_round_trip():
+    gt = make_coco_gt()
+    results = to_coco_results(perfect_predictions(), CATEGORY_IDS, iou_types=("bbox", "segm"))
+    json.dumps(results)  # plain Python types only
+    assert len(results) == len(OBJECTS)
+    by_key = {(r["image_id"], r["category_id"]): r for r in results}
+    for ann in gt.dataset["annotations"]:
+        r = by_key[(ann["image_id"], ann["category_id"])]
+        assert set(r) == {"image_id", "category_id", "bbox", "score", "segmentation"}
+        assert isinstance(r["segmentation"]["counts"], str)
+        assert r["bbox"] == pytest.approx(ann["bbox"])  # x, y, w, h
+        np.testing.assert_array_equal(
+            mask_util.decode(r["segmentation"]), mask_util.decode(ann["segmentation"])
+        )
+
+
+def test_bbox_only_results_have_no_segmentation():
+    results = to_coco_results(perfect_predictions(), CATEGORY_IDS)
+    assert all(set(r) == {"image_id", "category_id", "bbox", "score"} for r in results)
+    assert all(isinstance(r["image_id"], int) for r in results)
+
+
+def test_category_id_mapping_round_trip():
+    results = to_coco_results(perfect_predictions(), CATEGORY_IDS)
+    assert {r["category_id"] for r in results} == set(CATEGORY_IDS)
+    # Back to contiguous labels: same multiset of (image, label) as the predictions.
+    back = sorted((r["image_id"], CATEGORY_IDS.index(r["category_id"]) + 1) for r in results)
+    expected = sorted(
+        (img, int(lab)) for img, p in perfect_predictions().items() for lab in p["labels"].tolist()
+    )
+    assert back == expected
+    # A wrong mapping (cat and dog swapped) shows up in the per-class numbers.
+    swapped = to_coco_results(perfect_predictions(), [7, 3, 11])
+    per_class = evaluate_coco(make_coco_gt(), swapped)["per_class"]
+    assert per_class["bird"] == pytest.approx(1.0, abs=1e-12)
+    assert per_class["cat"] == 0.0 and per_class["dog"] == 0.0
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("iou_type", ["bbox", "segm"])
+def test_random_predictions_match_direct_cocoeval(seed, iou_type):
+    gt = make_coco_gt()
+    results = to_coco_results(random_predictions(np.random.default_rng(seed)), CATEGORY_IDS, ("bbox", "segm"))
+    before = copy.deepcopy(results)
+    stats = evaluate_coco(gt, results, iou_type)
+    assert results == before  # the caller's list is not mutated by loadRes
+    direct = direct_cocoeval(gt, results, iou_type)
+    assert [stats[name] for name in STAT_NAMES] == direct.stats.tolist()
+    assert 0.0 < stats["AP"] < 1.0  # a non-trivial case
+    # Per-class AP, detectron2 style: area "all", last max_dets, ignore -1.
+    for k, cat in enumerate(CATEGORIES):
+        p = direct.eval["precision"][:, :, k, 0, -1]
+        assert stats["per_class"][cat["name"]] == pytest.approx(np.mean(p[p > -1]), abs=1e-12)
+
+
+@pytest.mark.parametrize("iou_type", ["bbox", "segm"])
+def test_empty_predictions_give_zeros(iou_type):
+    gt = make_coco_gt()
+    empty = {img: {"boxes": np.zeros((0, 4)), "scores": [], "labels": [], "masks": np.zeros((0, 1, h, w))}
+             for img, (h, w) in IMAGES.items()}
+    results = to_coco_results(empty, CATEGORY_IDS, ("bbox", "segm"))
+    assert results == []
+    stats = evaluate_coco(gt, results, iou_type)
+    assert [stats[name] for name in STAT_NAMES] == [0.0] * 12
+    assert stats["per_class"] == {"cat": 0.0, "dog": 0.0, "bird": 0.0}
+
+
+def test_undefined_stats_keep_cocos_minus_one():
+    gt = make_coco_gt([OBJECTS[2]])  # a single large "bird" in image 1
+    pred = {1: {"boxes": [[40.0, 50.0, 160.0, 150.0]], "scores": [0.9], "labels": [3]}}
+    stats = evaluate_coco(gt, to_coco_results(pred, CATEGORY_IDS))
+    assert stats["AP"] == pytest.approx(1.0, abs=1e-12) and stats["APl"] == pytest.approx(1.0, abs=1e-12)
+    assert stats["APs"] == -1.0 and stats["APm"] == -1.0  # no small / medium GT
+    assert stats["per_class"]["bird"] == pytest.approx(1.0, abs=1e-12)
+    assert math.isnan(stats["per_class"]["cat"])  # no GT of that category
+
+
+def test_bad_inputs_raise():
+    gt = make_coco_gt()
+    with pytest.raises(ValueError, match=r"image 1, index 1: label 4 is outside 1..3"):
+        to_coco_results({1: {"boxes": np.zeros((2, 4)), "scores": [1, 1], "labels": [1, 4]}}, CATEGORY_IDS)
+    with pytest.raises(ValueError, match="no 'masks'"):
+        no_masks = {1: {"boxes": np.zeros((1, 4)), "scores": [1], "labels": [1]}}
+        to_coco_results(no_masks, CATEGORY_IDS, ("segm",))
+    with pytest.raises(ValueError, match="iou_types"):
+        to_coco_results({}, CATEGORY_IDS, ("keypoints",))
+    result = {"image_id": 99, "category_id": 3, "bbox": [0, 0, 1, 1], "score": 1.0}
+    with pytest.raises(ValueError, match="image_id 99"):
+        evaluate_coco(gt, [result])
+    with pytest.raises(ValueError, match="category_id 4"):
+        evaluate_coco(gt, [dict(result, image_id=1, category_id=4)])
+    with pytest.raises(ValueError, match="'segmentation'"):
+        evaluate_coco(gt, [dict(result, image_id=1)], "segm")
+
+
+def test_segm_area_range_uses_mask_area():
+    """An unmatched mask of small area whose box is medium-sized must count as
+    a small false positive (detectron2 drops the box before loadRes)."""
+    gt = make_coco_gt([OBJECTS[0]])  # one small 20x20 "cat" in image 1
+    fp_mask = draw("ellipse", 100, 80, 40, 32, *IMAGES[1])
+    assert fp_mask.sum() < 32**2 <= 40 * 32
+    hit_mask = draw("rect", 10, 10, 20, 20, *IMAGES[1])
+    pred = {
+        1: {
+            "boxes": np.array([[100.0, 80.0, 140.0, 112.0], [10.0, 10.0, 30.0, 30.0]]),
+            "scores": np.array([0.9, 0.5]),
+            "labels": np.array([1, 1]),
+            "masks": np.stack([fp_mask, hit_mask])[:, None].astype(np.float32),
+        }
+    }
+    stats = evaluate_coco(gt, to_coco_results(pred, CATEGORY_IDS, ("bbox", "segm")), "segm")
+    assert stats["APs"] == pytest.approx(0.5, abs=1e-12)  # FP ranked first, then the TP
+    assert stats["APl"] == -1.0

@@ -1,0 +1,42 @@
+"""Training configs: YAML sections validated before anything runs."""
+import pytest
+
+from backbones.errors import UnknownNameError, UserError
+from detection.config import load_config
+
+
+def _write(tmp_path, text):
+    path = tmp_path / "cfg.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_sections_and_overrides(tmp_path):
+    path = _write(tmp_path, "model:\n  backbone: resnet34\n  min_size: [160, 192]\nsolver:\n  base_lr: 0.01\n")
+    cfg = load_config(path, {"solver": {"max_iter": 7}, "data": {"train": "shapes"}})
+    assert (cfg.model.backbone, cfg.model.min_size, cfg.model.neck) == ("resnet34", [160, 192], "fpn")
+    assert (cfg.solver.base_lr, cfg.solver.max_iter, cfg.data.train) == (0.01, 7, "shapes")
+
+
+def test_the_demo_config_is_valid():
+    cfg = load_config("configs/shapes_demo.yaml")
+    assert (cfg.model.backbone, cfg.model.neck, cfg.model.mask, cfg.data.train) == ("resnet18", "fpn", True, "shapes")
+
+
+@pytest.mark.parametrize("text, error, message", [
+    ("solver:\n  base_rl: 0.1\n", UnknownNameError, r"unknown key in .*\[solver\] 'base_rl'. Did you mean 'base_lr'"),
+    ("modle:\n  backbone: resnet18\n", UnknownNameError, r"unknown section .* 'modle'. Did you mean 'model'"),
+    ("solver:\n  max_iter: lots\n", UserError, r"\[solver\]: max_iter must be int, got 'lots'"),
+    ("model:\n  mask: 1\n", UserError, r"\[model\]: mask must be bool"),
+    ("solver:\n  steps: 5\n", UserError, r"steps must be a list"),
+    ("model: [1, 2\n", UserError, r"cfg.yaml is not valid YAML \(line 2, column 1\): expected .,. or .\]."),
+    ("- 1\n- 2\n", UserError, r"must hold a mapping"),
+])
+def test_bad_configs_name_the_key_and_file(tmp_path, text, error, message):
+    with pytest.raises(error, match=message):
+        load_config(_write(tmp_path, text))
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(UserError, match="config file .*nope.yaml does not exist"):
+        load_config(tmp_path / "nope.yaml")

@@ -1,0 +1,77 @@
+"""The command-line tools end to end: train, evaluate (VOC and COCO), draw; user errors without tracebacks."""
+import json
+import runpy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _tool(name, *args, monkeypatch):
+    """Run tools/<name>.py in this process (so the small shapes fixture applies)."""
+    monkeypatch.setattr(sys, "argv", [name, *map(str, args)])
+    runpy.run_path(str(ROOT / "tools" / f"{name}.py"), run_name="__main__")
+
+
+def _cli(*args, env_root):
+    import os
+    env = {**os.environ, "DETECTION_DATASETS": str(env_root)}
+    return subprocess.run([sys.executable, *map(str, args)], cwd=ROOT, capture_output=True, text=True, env=env)
+
+
+@pytest.mark.slow
+def test_train_evaluate_and_draw(small_shapes, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "run"
+    config = tmp_path / "tiny.yaml"
+    config.write_text(
+        "model: {min_size: 128, max_size: 128, rpn_post_nms_top_n_train: 100, rpn_post_nms_top_n_test: 50,\n"
+        "        box_batch_size_per_image: 32, box_representation_size: 64}\n"
+        "solver: {ims_per_batch: 2, base_lr: 0.005, warmup_iters: 2, steps: [4], log_period: 2,\n"
+        "         checkpoint_period: 3}\n")
+    _tool("train_det", "--backbone", "resnet18", "--dataset", "shapes", "--mask", "--config", config,
+          "--max-iter", 6, "--output", out, monkeypatch=monkeypatch)
+    assert (out / "model_final.pth").is_file() and (out / "model_0000003.pth").is_file()
+    metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [m["iteration"] for m in metrics] == [2, 4, 6] and "loss_mask" in metrics[0]
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["model"]["pretrained"] == "none" and saved["model"]["norm"] == "gn"
+    assert saved["model"]["num_classes"] == 5
+
+    ckpt = out / "model_final.pth"
+    _tool("eval_voc", "--checkpoint", ckpt, monkeypatch=monkeypatch)
+    voc = json.loads((out / "eval_voc.json").read_text())
+    assert set(voc["per_class"]) == {"circle", "square", "triangle", "star", "hexagon"}
+    assert 0.0 <= voc["mAP"] <= 1.0
+    _tool("eval_voc", "--checkpoint", ckpt, "--metric", "11point", "--output-json", tmp_path / "v07.json",
+          monkeypatch=monkeypatch)
+    assert json.loads((tmp_path / "v07.json").read_text())["metric"] == "11point"
+    _tool("eval_coco", "--checkpoint", ckpt, monkeypatch=monkeypatch)
+    coco = json.loads((out / "eval_coco.json").read_text())
+    assert set(coco) >= {"bbox", "segm"}
+    assert set(coco["bbox"]) >= {"AP", "AP50", "AP75", "APs", "APm", "APl", "per_class"}
+    _tool("visualize", "--checkpoint", ckpt, "--num-images", 4, monkeypatch=monkeypatch)
+    assert (out / "predictions.png").stat().st_size > 1000
+    printed = capsys.readouterr().out
+    assert "mAP" in printed and "segm" in printed
+
+    with pytest.raises(SystemExit) as exit_:
+        _tool("train_det", "--dataset", "shapes", "--output", out, monkeypatch=monkeypatch)
+    assert exit_.value.code == 2
+    assert "already holds a finished run; pass --overwrite" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["tools/train_det.py", "--backbone", "resnet5", "--dataset", "shapes"],
+     "error: unknown backbone 'resnet5'. Did you mean 'resnet50'? Valid choices: plain18, plain34, resnet101"),
+    (["tools/train_det.py", "--dataset", "cocoa"], "error: unknown dataset 'cocoa'. Did you mean 'coco'?"),
+    (["tools/train_det.py", "--dataset", "shapes", "--neck", "c5"], "error: unknown neck 'c5'"),
+    (["tools/eval_voc.py", "--checkpoint", "missing.pth"], "error: checkpoint missing.pth does not exist"),
+    (["tools/eval_coco.py", "--checkpoint", "README.md"], "error: README.md is not a checkpoint"),
+])
+def test_user_mistakes_get_one_line_errors(args, message, tmp_path):
+    result = _cli(*args, env_root=tmp_path)
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr

@@ -1,0 +1,76 @@
+#!/usr/bin/env python
+"""Train a Faster R-CNN / Mask R-CNN on a registry backbone.
+
+    python tools/train_det.py --backbone resnet101 --dataset coco
+    python tools/train_det.py --config configs/shapes_demo.yaml --output output/demo
+
+Settings come from the defaults, then ``--config``, then these flags.
+"""
+import argparse
+import json
+from pathlib import Path
+
+from backbones.errors import UserError
+from detection.cli import run
+from detection.config import load_config
+from detection.data.catalog import get_dataset_spec
+from detection.data.coco_format import CocoFormatDataset
+from detection.data.transforms import train_augmentation
+from detection.detector import build_detector
+from detection.engine.trainer import train
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", help="YAML file with model/solver/data sections")
+    p.add_argument("--backbone", help="registry backbone, e.g. resnet50 (see backbones.names())")
+    p.add_argument("--dataset", help="training dataset name, e.g. coco or shapes")
+    p.add_argument("--neck", help="fpn or c4 (the paper's design)")
+    p.add_argument("--mask", action="store_true", default=None, help="train Mask R-CNN")
+    p.add_argument("--pretrained", help="backbone weights: torchvision, none, or a file "
+                   "(default: torchvision; none for the shapes dataset)")
+    p.add_argument("--max-iter", type=int, help="number of training iterations")
+    p.add_argument("--output", default="output/train", help="folder for checkpoints and metrics")
+    p.add_argument("--overwrite", action="store_true", help="reuse an output folder that holds another run")
+    p.add_argument("--num-workers", type=int, help="data loading processes")
+    return p.parse_args(argv)
+
+
+def resolve_config(args):
+    model = {k: v for k, v in (("backbone", args.backbone), ("neck", args.neck), ("mask", args.mask),
+                               ("pretrained", args.pretrained)) if v is not None}
+    data = {k: v for k, v in (("train", args.dataset), ("num_workers", args.num_workers)) if v is not None}
+    solver = {"max_iter": args.max_iter} if args.max_iter is not None else {}
+    cfg = load_config(args.config, {"model": model, "data": data, "solver": solver})
+    if cfg.model.pretrained is None:  # ImageNet weights by default, except on the synthetic data
+        cfg.model.pretrained = "none" if cfg.data.train.startswith("shapes") else "torchvision"
+    return cfg
+
+
+def main():
+    args = parse_args()
+    cfg = resolve_config(args)
+    cfg.model.validate()
+    output = Path(args.output)
+    if (output / "model_final.pth").exists() and not args.overwrite:
+        raise UserError(f"{output} already holds a finished run; pass --overwrite or another --output")
+    spec = get_dataset_spec(cfg.data.train, "train")
+    dataset = CocoFormatDataset(spec.annotations, spec.images, augment=train_augmentation(cfg.data.hflip_prob),
+                                with_masks=cfg.model.mask)
+    cfg.model.num_classes = len(dataset.class_names)
+    model = build_detector(cfg.model)
+    cfg.model = model.config  # defaults resolved (norm, freeze_at, normalisation)
+    output.mkdir(parents=True, exist_ok=True)
+    if args.overwrite:
+        (output / "metrics.jsonl").unlink(missing_ok=True)
+    (output / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+    print(f"training {cfg.model.backbone}-{cfg.model.neck} {'Mask' if cfg.model.mask else 'Faster'} R-CNN "
+          f"on {spec.name} ({len(dataset)} images, {len(dataset.class_names)} classes), "
+          f"pretrained={cfg.model.pretrained}, norm={cfg.model.norm}, {cfg.solver.max_iter} iterations -> {output}")
+    path = train(model, dataset, cfg.solver, output, num_workers=cfg.data.num_workers,
+                 train_config=cfg.to_dict())
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    run(main)

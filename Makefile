@@ -15,11 +15,16 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# Pretrain the backbone on object crops (the paper's ImageNet step in miniature), fine-tune the
+# detector from it, evaluate once from the checkpoint and reuse the saved predictions.
 demo: $(STAMP)
-	$(PY) tools/train_det.py --config configs/shapes_demo.yaml --output $(DEMO) --overwrite
+	$(PY) tools/pretrain_cls.py --backbone resnet18 --dataset shapes --optimizer adamw --lr 0.001 \
+		--batch-size 32 --epochs 8 --output $(DEMO)/resnet18_shapes_cls.pth
+	$(PY) tools/train_det.py --config configs/shapes_demo.yaml --pretrained $(DEMO)/resnet18_shapes_cls.pth \
+		--output $(DEMO) --overwrite
 	$(PY) tools/eval_voc.py --checkpoint $(DEMO)/model_final.pth
-	$(PY) tools/eval_coco.py --checkpoint $(DEMO)/model_final.pth
-	$(PY) tools/visualize.py --checkpoint $(DEMO)/model_final.pth --output $(DEMO)/predictions.png
+	$(PY) tools/eval_coco.py --predictions $(DEMO)/predictions.json --dataset shapes_val
+	$(PY) tools/visualize.py --predictions $(DEMO)/predictions.json --dataset shapes_val
 
 test: $(STAMP)
 	$(PY) -m pytest -q

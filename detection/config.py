@@ -25,6 +25,7 @@ from .detector import DetectorConfig
 @dataclass
 class SolverConfig:
     ims_per_batch: int = 2
+    optimizer: str = "sgd"          # "sgd" (the paper's) or "adamw" (converges faster on short runs)
     base_lr: float = 0.02
     momentum: float = 0.9
     weight_decay: float = 1e-4

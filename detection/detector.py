@@ -54,6 +54,13 @@ class DetectorConfig:
                         "rpn_post_nms_top_n_test", "rpn_batch_size_per_image", "box_batch_size_per_image",
                         "box_score_thresh", "box_nms_thresh", "box_detections_per_img", "max_size")
 
+    def __post_init__(self):
+        # lists from YAML/JSON and tuples from code compare equal after this
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, list):
+                setattr(self, f.name, tuple(value))
+
     @classmethod
     def from_dict(cls, values: dict) -> "DetectorConfig":
         valid = [f.name for f in dataclasses.fields(cls)]
@@ -91,12 +98,11 @@ def build_detector(config: Optional[DetectorConfig] = None, **options):
     options = {"shortcut": cfg.shortcut} if "shortcut" in backbones.get_entry(cfg.backbone).options() else {}
     net = backbones.build(cfg.backbone, pretrained=cfg.pretrained, norm=cfg.norm,
                           freeze_at=cfg.freeze_at, **options)
-    cfg = dataclasses.replace(cfg, pixel_mean=list(cfg.pixel_mean or net.pixel_mean),
-                              pixel_std=list(cfg.pixel_std or net.pixel_std))
+    cfg = dataclasses.replace(cfg, pixel_mean=tuple(cfg.pixel_mean or net.pixel_mean),
+                              pixel_std=tuple(cfg.pixel_std or net.pixel_std))
     parts = NECKS[cfg.neck](net, cfg)
-    min_size = tuple(cfg.min_size) if isinstance(cfg.min_size, (list, tuple)) else cfg.min_size
     detector = (MaskRCNN if cfg.mask else FasterRCNN)(
-        num_classes=None, min_size=min_size, image_mean=cfg.pixel_mean, image_std=cfg.pixel_std,
+        num_classes=None, min_size=cfg.min_size, image_mean=list(cfg.pixel_mean), image_std=list(cfg.pixel_std),
         **{k: getattr(cfg, k) for k in DetectorConfig.TORCHVISION_KEYS}, **parts)
     detector.config = cfg
     return detector

@@ -36,15 +36,17 @@ def draw_predictions(image, prediction, class_names, score_threshold=0.5, mask_a
     return canvas
 
 
-def tile(images, columns=4, scale=2):
-    """Tile equally sized RGB images into a grid, enlarged ``scale`` times."""
-    h, w = images[0].shape[:2]
+def tile(images, columns=4, cell=384):
+    """Tile RGB images into a grid of ``cell``-pixel squares, each scaled to fit."""
     rows = -(-len(images) // columns)
-    grid = np.zeros((rows * h, columns * w, 3), dtype=np.uint8)
+    grid = np.zeros((rows * cell, columns * cell, 3), dtype=np.uint8)
     for k, img in enumerate(images):
+        scale = cell / max(img.shape[:2])
+        img = cv2.resize(img, None, fx=scale, fy=scale,
+                         interpolation=cv2.INTER_NEAREST if scale >= 1 else cv2.INTER_AREA)
         r, c = divmod(k, columns)
-        grid[r * h:(r + 1) * h, c * w:c * w + img.shape[1]] = img[:h, :w]
-    return cv2.resize(grid, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
+        grid[r * cell:r * cell + img.shape[0], c * cell:c * cell + img.shape[1]] = img
+    return grid
 
 
 def save_png(path, rgb):

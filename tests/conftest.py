@@ -25,3 +25,26 @@ def small_shapes(small_shapes_root, monkeypatch):
     monkeypatch.setenv("DETECTION_DATASETS", str(root))
     monkeypatch.setattr(catalog, "SHAPES_CONFIG", config)
     return root
+
+
+class _CreatesFile:
+    """Unpickling this calls open(path, "w"): proof that a loader ran code from the file."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+@pytest.fixture
+def code_running_pickle(tmp_path):
+    """write(path, wrap) pickles wrap(payload) to path; returns the marker file the payload would create."""
+    import pickle
+
+    def write(path, wrap):
+        marker = tmp_path / "code-ran"
+        with open(path, "wb") as f:
+            pickle.dump(wrap(_CreatesFile(marker)), f)
+        return marker
+    return write

@@ -1,5 +1,4 @@
 """The backbone registry: stage contract, torchvision compatibility, shortcut options, weights."""
-import pickle
 import urllib.error
 
 import pytest
@@ -175,15 +174,10 @@ def test_local_weight_file(tmp_path):
         backbones.build("resnet18", pretrained=str(tmp_path / "missing.pth"))
 
 
-class _Exploit:
-    def __reduce__(self):
-        return (print, ("code ran",))
-
-
-def test_weight_files_that_would_run_code_are_refused(tmp_path, capsys):
+def test_weight_files_that_would_run_code_are_refused(tmp_path, code_running_pickle):
     path = tmp_path / "evil.pth"
-    with open(path, "wb") as f:
-        pickle.dump({"conv1.weight": _Exploit()}, f)
-    with pytest.raises(backbones.PretrainedWeightsUnavailable, match="cannot be loaded safely|can be loaded safely"):
+    marker = code_running_pickle(path, lambda payload: {"conv1.weight": payload})
+    with pytest.raises(backbones.PretrainedWeightsUnavailable, match="evil.pth is not a PyTorch weight file that "
+                       "can be loaded safely"):
         backbones.build("resnet18", pretrained=str(path))
-    assert "code ran" not in capsys.readouterr().out
+    assert not marker.exists()

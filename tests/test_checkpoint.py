@@ -1,6 +1,4 @@
 """Checkpoints rebuild the same detector; foreign or unsafe files are refused by name."""
-import pickle
-
 import pytest
 import torch
 
@@ -39,15 +37,9 @@ def test_missing_and_foreign_checkpoints_are_named(tmp_path):
         load_detector(text)
 
 
-class _Exploit:
-    def __reduce__(self):
-        return (print, ("code ran",))
-
-
-def test_checkpoints_that_would_run_code_are_refused(tmp_path, capsys):
+def test_checkpoints_that_would_run_code_are_refused(tmp_path, code_running_pickle):
     path = tmp_path / "evil.pth"
-    with open(path, "wb") as f:
-        pickle.dump({"format": "x", "payload": _Exploit()}, f)
+    marker = code_running_pickle(path, lambda payload: {"format": "x", "payload": payload})
     with pytest.raises(UserError, match="evil.pth is not a checkpoint that can be loaded safely"):
         load_detector(path)
-    assert "code ran" not in capsys.readouterr().out
+    assert not marker.exists()

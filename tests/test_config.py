@@ -14,7 +14,7 @@ def _write(tmp_path, text):
 def test_sections_and_overrides(tmp_path):
     path = _write(tmp_path, "model:\n  backbone: resnet34\n  min_size: [160, 192]\nsolver:\n  base_lr: 0.01\n")
     cfg = load_config(path, {"solver": {"max_iter": 7}, "data": {"train": "shapes"}})
-    assert (cfg.model.backbone, cfg.model.min_size, cfg.model.neck) == ("resnet34", [160, 192], "fpn")
+    assert (cfg.model.backbone, cfg.model.min_size, cfg.model.neck) == ("resnet34", (160, 192), "fpn")
     assert (cfg.solver.base_lr, cfg.solver.max_iter, cfg.data.train) == (0.01, 7, "shapes")
 
 

@@ -31,13 +31,19 @@ def test_train_evaluate_and_draw(small_shapes, tmp_path, monkeypatch, capsys):
         "        box_batch_size_per_image: 32, box_representation_size: 64}\n"
         "solver: {ims_per_batch: 2, base_lr: 0.005, warmup_iters: 2, steps: [4], log_period: 2,\n"
         "         checkpoint_period: 3}\n")
+    backbone = tmp_path / "r18_cls.pth"
+    _tool("pretrain_cls", "--backbone", "resnet18", "--dataset", "shapes", "--epochs", 1, "--crop-size", 32,
+          "--optimizer", "adamw", "--lr", 1e-3, "--output", backbone, monkeypatch=monkeypatch)
+    assert "top-1 accuracy on" in capsys.readouterr().out
     _tool("train_det", "--backbone", "resnet18", "--dataset", "shapes", "--mask", "--config", config,
-          "--max-iter", 6, "--output", out, monkeypatch=monkeypatch)
+          "--max-iter", 6, "--output", out, "--pretrained", backbone, monkeypatch=monkeypatch)
     assert (out / "model_final.pth").is_file() and (out / "model_0000003.pth").is_file()
     metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [m["iteration"] for m in metrics] == [2, 4, 6] and "loss_mask" in metrics[0]
     saved = json.loads((out / "config.json").read_text())
-    assert saved["model"]["pretrained"] == "none" and saved["model"]["norm"] == "gn"
+    # fine-tuning defaults: frozen BN, stem and res2 frozen
+    assert saved["model"]["pretrained"] == str(backbone) and saved["model"]["norm"] == "frozen_bn"
+    assert saved["model"]["freeze_at"] == 2
     assert saved["model"]["num_classes"] == 5
 
     ckpt = out / "model_final.pth"
@@ -48,12 +54,22 @@ def test_train_evaluate_and_draw(small_shapes, tmp_path, monkeypatch, capsys):
     _tool("eval_voc", "--checkpoint", ckpt, "--metric", "11point", "--output-json", tmp_path / "v07.json",
           monkeypatch=monkeypatch)
     assert json.loads((tmp_path / "v07.json").read_text())["metric"] == "11point"
+    results = json.loads((out / "predictions.json").read_text())
+    assert results and {"image_id", "category_id", "bbox", "score", "segmentation"} <= set(results[0])
     _tool("eval_coco", "--checkpoint", ckpt, monkeypatch=monkeypatch)
     coco = json.loads((out / "eval_coco.json").read_text())
     assert set(coco) >= {"bbox", "segm"}
     assert set(coco["bbox"]) >= {"AP", "AP50", "AP75", "APs", "APm", "APl", "per_class"}
+    # the saved predictions give the same numbers without the model
+    _tool("eval_coco", "--predictions", out / "predictions.json", "--dataset", "shapes_val",
+          "--output-json", tmp_path / "again.json", monkeypatch=monkeypatch)
+    again = json.loads((tmp_path / "again.json").read_text())
+    assert again["bbox"]["AP"] == coco["bbox"]["AP"] and again["segm"]["AP"] == coco["segm"]["AP"]
     _tool("visualize", "--checkpoint", ckpt, "--num-images", 4, monkeypatch=monkeypatch)
     assert (out / "predictions.png").stat().st_size > 1000
+    _tool("visualize", "--predictions", out / "predictions.json", "--dataset", "shapes_val",
+          "--output", tmp_path / "p.png", monkeypatch=monkeypatch)
+    assert (tmp_path / "p.png").stat().st_size > 1000
     printed = capsys.readouterr().out
     assert "mAP" in printed and "segm" in printed
 
@@ -70,8 +86,20 @@ def test_train_evaluate_and_draw(small_shapes, tmp_path, monkeypatch, capsys):
     (["tools/train_det.py", "--dataset", "shapes", "--neck", "c5"], "error: unknown neck 'c5'"),
     (["tools/eval_voc.py", "--checkpoint", "missing.pth"], "error: checkpoint missing.pth does not exist"),
     (["tools/eval_coco.py", "--checkpoint", "README.md"], "error: README.md is not a checkpoint"),
+    (["tools/eval_voc.py", "--predictions", "x.json"], "error: --predictions needs --dataset"),
 ])
 def test_user_mistakes_get_one_line_errors(args, message, tmp_path):
     result = _cli(*args, env_root=tmp_path)
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("argv, pretrained", [
+    (["--dataset", "shapes"], "none"),
+    (["--dataset", "coco"], "torchvision"),
+    (["--dataset", "coco", "--pretrained", "none"], "none"),
+    (["--dataset", "shapes", "--pretrained", "w.pth"], "w.pth"),
+])
+def test_default_backbone_weights_depend_on_the_data(argv, pretrained):
+    tool = runpy.run_path(str(ROOT / "tools" / "train_det.py"), run_name="train_det")
+    assert tool["resolve_config"](tool["parse_args"](argv)).model.pretrained == pretrained

@@ -1,13 +1,15 @@
 #!/usr/bin/env python
-"""COCO mAP@[.5,.95] of a trained detector with pycocotools, for boxes and (Mask R-CNN) masks.
+"""COCO mAP@[.5,.95] (pycocotools) of a trained detector or of saved predictions, boxes and masks.
 
-    python tools/eval_coco.py --checkpoint output/demo/model_final.pth --dataset shapes_val
+    python tools/eval_coco.py --checkpoint output/demo/model_final.pth [--dataset shapes_val]
+    python tools/eval_coco.py --predictions output/demo/predictions.json --dataset shapes_val
+
+Mask predictions are evaluated as ``segm`` as well as ``bbox``.
 """
 import argparse
-from pathlib import Path
 
 from detection.cli import run
-from detection.evaluation.checkpoint_eval import predict_checkpoint, write_json
+from detection.evaluation.checkpoint_eval import add_source_arguments, get_predictions, write_json
 from detection.evaluation.dataset_eval import coco_metrics
 
 SHOWN = ("AP", "AP50", "AP75", "APs", "APm", "APl")
@@ -15,24 +17,23 @@ SHOWN = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", required=True, help="file written by tools/train_det.py")
-    p.add_argument("--dataset", help="dataset name (default: the evaluation split of the training data)")
-    p.add_argument("--output-json", help="where to write the numbers (default: next to the checkpoint)")
+    add_source_arguments(p)
+    p.add_argument("--output-json", help="where to write the numbers (default: eval_coco.json beside the input)")
     return p.parse_args(argv)
 
 
 def main():
     args = parse_args()
-    model, _, dataset, predictions = predict_checkpoint(args.checkpoint, args.dataset)
-    iou_types = ("bbox", "segm") if model.config.mask else ("bbox",)
-    results = coco_metrics(dataset, predictions, iou_types)
+    dataset, predictions, source = get_predictions(args)
+    with_masks = any("rles" in p for p in predictions.values())
+    results = coco_metrics(dataset, predictions, ("bbox", "segm") if with_masks else ("bbox",))
     print(f"COCO evaluation on {len(dataset)} images")
     print(f"  {'':<5}" + "".join(f"{k:>8}" for k in SHOWN))
     for iou_type, stats in results.items():
         print(f"  {iou_type:<5}" + "".join(f"{100 * stats[k]:8.2f}" for k in SHOWN))
-    out = args.output_json or Path(args.checkpoint).with_name("eval_coco.json")
-    write_json(out, {"dataset": args.dataset, "checkpoint": str(args.checkpoint),
-                     **{t: {k: v for k, v in s.items() if k != "summary_text"} for t, s in results.items()}})
+    out = write_json(args.output_json or source.with_name("eval_coco.json"),
+                     {"source": str(source), "images": len(dataset),
+                      **{t: {k: v for k, v in s.items() if k != "summary_text"} for t, s in results.items()}})
     print(f"wrote {out}")
 
 

@@ -1,9 +1,17 @@
 """SGD with linear warmup and step decay: the schedule of the paper and of Detectron."""
 import torch
 
+from backbones.errors import check_choice
+
+
+OPTIMIZERS = ("sgd", "adamw")
+
 
 def build_optimizer(model, solver):
+    check_choice("optimizer", solver.optimizer, OPTIMIZERS)
     params = [p for p in model.parameters() if p.requires_grad]
+    if solver.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=solver.base_lr, weight_decay=solver.weight_decay)
     return torch.optim.SGD(params, lr=solver.base_lr, momentum=solver.momentum,
                            weight_decay=solver.weight_decay)
 

@@ -1,6 +1,13 @@
-"""Shared steps of the evaluation tools: load a checkpoint, pick its dataset, predict."""
+"""Shared steps of the evaluation tools: get predictions from a checkpoint or a results file.
+
+Predictions computed from a checkpoint are saved as a standard COCO results
+JSON (boxes as xywh in original pixels, the dataset's own category ids, RLE
+masks), so evaluation and drawing can be rerun without the model.
+"""
 import json
 from pathlib import Path
+
+import numpy as np
 
 from backbones.errors import UserError
 
@@ -8,6 +15,7 @@ from ..data.catalog import get_dataset_spec
 from ..data.coco_format import CocoFormatDataset
 from ..engine.checkpoint import load_detector
 from ..engine.inference import predict
+from .coco import to_coco_results
 
 
 def default_test_dataset(payload) -> str:
@@ -19,19 +27,87 @@ def default_test_dataset(payload) -> str:
     return name
 
 
+def open_dataset(name) -> CocoFormatDataset:
+    spec = get_dataset_spec(name, "test")
+    return CocoFormatDataset(spec.annotations, spec.images, with_masks=False)
+
+
 def predict_checkpoint(checkpoint, dataset_name=None, batch_size=4):
-    """Returns (model, checkpoint dict, dataset, predictions)."""
+    """Returns (dataset, predictions, checkpoint dict)."""
     model, payload = load_detector(checkpoint)
-    spec = get_dataset_spec(dataset_name or default_test_dataset(payload), "test")
-    dataset = CocoFormatDataset(spec.annotations, spec.images, with_masks=False)
+    dataset = open_dataset(dataset_name or default_test_dataset(payload))
     if list(dataset.class_names) != list(payload["class_names"]):
         raise UserError(f"{checkpoint} was trained on classes {payload['class_names']}, "
-                        f"but {spec.name} has {dataset.class_names}")
-    return model, payload, dataset, predict(model, dataset, batch_size=batch_size)
+                        f"but the evaluation data has {dataset.class_names}")
+    return dataset, predict(model, dataset, batch_size=batch_size), payload
+
+
+def save_results(path, dataset, predictions) -> Path:
+    """Write predictions as a COCO results JSON."""
+    with_masks = any("rles" in p for p in predictions.values())
+    results = to_coco_results(predictions, dataset.category_ids, ("bbox", "segm") if with_masks else ("bbox",))
+    return write_json(path, results)
+
+
+def load_results(path, dataset) -> dict:
+    """Read a COCO results JSON back into per-image predictions for ``dataset``."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"predictions file {path} does not exist")
+    try:
+        results = json.loads(path.read_text())
+    except ValueError as err:
+        raise UserError(f"{path} is not valid JSON: {err}") from None
+    if not isinstance(results, list):
+        raise UserError(f"{path} must hold a COCO results list ([{{image_id, category_id, bbox, score}}, ...])")
+    label_of = {c: i + 1 for i, c in enumerate(dataset.category_ids)}
+    per_image = {i: [] for i in dataset.image_ids}
+    for n, r in enumerate(results):
+        if not isinstance(r, dict) or not {"image_id", "category_id", "bbox", "score"} <= set(r):
+            raise UserError(f"{path}: entry {n} lacks image_id, category_id, bbox or score")
+        if r["image_id"] not in per_image:
+            raise UserError(f"{path}: entry {n} names image {r['image_id']!r}, which is not in the dataset")
+        if r["category_id"] not in label_of:
+            raise UserError(f"{path}: entry {n} names category {r['category_id']!r}, which is not in the dataset")
+        per_image[r["image_id"]].append(r)
+    with_masks = bool(results) and all("segmentation" in r for r in results)
+    return {i: _stack(rs, label_of, with_masks) for i, rs in per_image.items()}
+
+
+def _stack(results, label_of, with_masks):
+    xywh = np.array([r["bbox"] for r in results], dtype=np.float64).reshape(-1, 4)
+    pred = {"boxes": np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1),
+            "scores": np.array([r["score"] for r in results], dtype=np.float64),
+            "labels": np.array([label_of[r["category_id"]] for r in results], dtype=np.int64)}
+    if with_masks:
+        pred["rles"] = [r["segmentation"] for r in results]
+    return pred
+
+
+def get_predictions(args):
+    """For a tool's --checkpoint/--predictions/--dataset arguments: (dataset, predictions, source)."""
+    if args.predictions:
+        if not args.dataset:
+            raise UserError("--predictions needs --dataset (the ground truth to compare with)")
+        dataset = open_dataset(args.dataset)
+        return dataset, load_results(args.predictions, dataset), Path(args.predictions)
+    if not args.checkpoint:
+        raise UserError("pass --checkpoint CKPT or --predictions RESULTS.json --dataset NAME")
+    dataset, predictions, _ = predict_checkpoint(args.checkpoint, args.dataset)
+    saved = save_results(Path(args.checkpoint).with_name("predictions.json"), dataset, predictions)
+    print(f"wrote {saved}")
+    return dataset, predictions, Path(args.checkpoint)
+
+
+def add_source_arguments(parser):
+    parser.add_argument("--checkpoint", help="file written by tools/train_det.py")
+    parser.add_argument("--predictions", help="COCO results JSON (e.g. predictions.json written by a previous "
+                        "evaluation) to evaluate instead of running a checkpoint")
+    parser.add_argument("--dataset", help="dataset name (default: the evaluation split of the training data)")
 
 
 def write_json(path, obj):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(obj, indent=2, default=float) + "\n")
+    path.write_text(json.dumps(obj, default=float) + "\n")
     return path

@@ -23,8 +23,8 @@ demo: $(STAMP)
 	$(PY) tools/train_det.py --config configs/shapes_demo.yaml --pretrained $(DEMO)/resnet18_shapes_cls.pth \
 		--output $(DEMO) --overwrite
 	$(PY) tools/eval_voc.py --checkpoint $(DEMO)/model_final.pth
-	$(PY) tools/eval_coco.py --predictions $(DEMO)/predictions.json --dataset shapes_val
-	$(PY) tools/visualize.py --predictions $(DEMO)/predictions.json --dataset shapes_val
+	$(PY) tools/eval_coco.py --predictions $(DEMO)/model_final.shapes_val.predictions.json --dataset shapes_val
+	$(PY) tools/visualize.py --predictions $(DEMO)/model_final.shapes_val.predictions.json --dataset shapes_val
 
 test: $(STAMP)
 	$(PY) -m pytest -q

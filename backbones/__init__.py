@@ -10,11 +10,11 @@
 from .base import Backbone, C4Split
 from .errors import UnknownNameError, UserError
 from .pretrained import PretrainedWeights, PretrainedWeightsUnavailable
-from .registry import build, get_entry, names, register
+from .registry import build, get_entry, is_pretrained, names, register
 from .shape_spec import ShapeSpec
 
 # Importing the model files registers them.
 from . import resnet, vgg  # noqa: E402,F401
 
 __all__ = ["Backbone", "C4Split", "PretrainedWeights", "PretrainedWeightsUnavailable", "ShapeSpec",
-           "UnknownNameError", "UserError", "build", "get_entry", "names", "register"]
+           "UnknownNameError", "UserError", "build", "get_entry", "is_pretrained", "names", "register"]

@@ -11,7 +11,7 @@ described by name -> modules rather than by wrapping layers in new containers.
 """
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Optional
 
 from torch import nn
 
@@ -43,14 +43,19 @@ class Backbone(nn.Module):
 
     def __init__(self):
         super().__init__()
-        # name -> (callable, [dotted paths of the stage's modules], ShapeSpec).
-        # Paths, not module objects, so that freezing can swap children in place.
+        # name -> ([dotted paths of the stage's modules], ShapeSpec). Names and paths
+        # only (no bound methods or module objects), so copies, replicas and
+        # freezing, which swaps children in place, all see the current modules.
         self._stages = OrderedDict()
         self._out_features = []
 
     # -- subclass API -------------------------------------------------------
-    def _add_stage(self, name: str, fn: Callable, module_paths: list, channels: int, stride: int):
-        self._stages[name] = (fn, list(module_paths), ShapeSpec(channels, stride))
+    def _add_stage(self, name: str, module_paths: list, channels: int, stride: int):
+        self._stages[name] = (list(module_paths), ShapeSpec(channels, stride))
+
+    def _forward_stage(self, name: str, x):
+        """Run one stage; subclasses define what each stage name computes."""
+        raise NotImplementedError
 
     def _remove_stages_after(self, last: str):
         names = list(self._stages)
@@ -78,7 +83,7 @@ class Backbone(nn.Module):
 
     def stage_shapes(self) -> "OrderedDict[str, ShapeSpec]":
         """Channels and stride of every stage, in order."""
-        return OrderedDict((name, spec) for name, (_, _, spec) in self._stages.items())
+        return OrderedDict((name, spec) for name, (_, spec) in self._stages.items())
 
     def output_shape(self) -> "OrderedDict[str, ShapeSpec]":
         """Channels and stride of each map ``forward`` returns."""
@@ -93,8 +98,8 @@ class Backbone(nn.Module):
     def forward(self, x):
         outputs = OrderedDict()
         wanted = set(self._out_features)
-        for name, (fn, _, _) in self._stages.items():
-            x = fn(x)
+        for name in self._stages:
+            x = self._forward_stage(name, x)
             if name in wanted:
                 outputs[name] = x
                 if len(outputs) == len(wanted):
@@ -113,7 +118,7 @@ class Backbone(nn.Module):
             raise UserError(f"freeze_at must be between 0 and {len(names)} for {type(self).__name__} "
                             f"(stages {names}), got {freeze_at}")
         for name in names[:freeze_at]:
-            for path in self._stages[name][1]:
+            for path in self._stages[name][0]:
                 parent_path, _, attr = path.rpartition(".")
                 parent = self.get_submodule(parent_path) if parent_path else self
                 module = freeze_batchnorm(getattr(parent, attr))

@@ -12,7 +12,7 @@ import os
 import urllib.error
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import torch
 import torchvision
@@ -35,12 +35,10 @@ class PretrainedWeights:
     """
 
     source: str
-    url: str
-    sha256_prefix: Optional[str] = None  # torch.hub checks it on download
+    url: str  # torch.hub checks the sha256 prefix in the file name on download
     mean: tuple = IMAGENET_MEAN
     std: tuple = IMAGENET_STD
-    input_space: str = "RGB"
-    num_classes: int = 1000
+    input_space: str = "RGB"  # colour order the weights expect
     torchvision_enum: Any = field(default=None, compare=False, repr=False)
 
     @property
@@ -65,17 +63,18 @@ class PretrainedWeights:
                 f"Without network access, fetch that file elsewhere and put it at {self.cache_path()} "
                 f"(set TORCH_HOME to use another cache folder), pass --pretrained PATH to a local "
                 f"file, or --pretrained none to train from scratch.") from None
+        except Exception as err:  # hash mismatch, truncated or foreign file: torch raises many kinds
+            raise PretrainedWeightsUnavailable(
+                f"the {self.source} weights file {self.cache_path()} is damaged or not the expected file "
+                f"({str(err).splitlines()[0] if str(err) else type(err).__name__}); delete it and retry") from None
 
 
 def torchvision_weights(enum_name: str, member: str) -> PretrainedWeights:
     """Describe torchvision's ``<enum_name>.<member>`` weights (e.g. ResNet50_Weights.IMAGENET1K_V1)."""
     weights = getattr(torchvision.models, enum_name)[member]
     preprocess = weights.transforms()
-    stem = os.path.splitext(os.path.basename(weights.url))[0]
-    return PretrainedWeights(
-        source="torchvision", url=weights.url, sha256_prefix=stem.rsplit("-", 1)[-1],
-        mean=tuple(preprocess.mean), std=tuple(preprocess.std),
-        num_classes=len(weights.meta["categories"]), torchvision_enum=weights)
+    return PretrainedWeights(source="torchvision", url=weights.url, mean=tuple(preprocess.mean),
+                             std=tuple(preprocess.std), torchvision_enum=weights)
 
 
 def read_checkpoint_file(path) -> dict:
@@ -102,15 +101,16 @@ def load_into(model: torch.nn.Module, state_dict: dict, origin: str):
     """Load ``state_dict`` into ``model``; name every key that does not fit.
 
     Leniency is limited to what cannot matter: BatchNorm bookkeeping, running
-    statistics when the model uses GroupNorm, and a classifier the model does
-    not have or whose class count differs.
+    statistics when the model uses GroupNorm, and a classifier (the keys under
+    ``model.classifier_prefix``) the model does not have or whose class count differs.
     """
     own = model.state_dict()
+    head = getattr(model, "classifier_prefix", "fc.")
     state = {k: v for k, v in state_dict.items() if not k.endswith("num_batches_tracked")}
     state = {k: v for k, v in state.items()
-             if k in own or not (k.endswith(("running_mean", "running_var")) or k.startswith("fc."))}
-    state = {k: v for k, v in state.items() if not (k.startswith("fc.") and own[k].shape != v.shape)}
-    missing = [k for k in own if k not in state and not k.startswith("fc.")]
+             if k in own or not (k.endswith(("running_mean", "running_var")) or k.startswith(head))}
+    state = {k: v for k, v in state.items() if not (k.startswith(head) and own[k].shape != v.shape)}
+    missing = [k for k in own if k not in state and not k.startswith(head)]
     unexpected = [k for k in state if k not in own]
     shape = [k for k in state if k in own and own[k].shape != state[k].shape]
     if missing or unexpected or shape:

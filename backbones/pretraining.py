@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from .errors import check_choice
+from .errors import UserError, check_choice
 from .pretrained import IMAGENET_MEAN, IMAGENET_STD
 
 
@@ -29,6 +29,9 @@ def train_classifier(model, train_set, epochs=4, batch_size=64, base_lr=0.1, wei
     ``optimizer="sgd"`` is the paper's recipe; ``"adamw"`` converges in far
     fewer steps, which is what a minutes-long CPU run has.
     """
+    if len(train_set) < batch_size:
+        raise UserError(f"{len(train_set)} training samples are fewer than one batch of {batch_size}; "
+                        f"lower the batch size")
     generator = torch.Generator().manual_seed(seed)
     loader = torch.utils.data.DataLoader(train_set, batch_size=batch_size, shuffle=True, drop_last=True,
                                          generator=generator, num_workers=num_workers)

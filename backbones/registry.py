@@ -47,6 +47,11 @@ def get_entry(name: str) -> Entry:
     return _REGISTRY[check_choice("backbone", name, _REGISTRY)]
 
 
+def is_pretrained(value) -> bool:
+    """Whether a ``pretrained`` value asks for weights (``None``, ``False`` and ``"none"`` do not)."""
+    return value not in (None, False, "none")
+
+
 def resolve_pretrained(name: str, pretrained) -> Union[None, PretrainedWeights, Path]:
     """Turn the user's ``pretrained`` value into a weight source.
 
@@ -55,7 +60,7 @@ def resolve_pretrained(name: str, pretrained) -> Union[None, PretrainedWeights, 
     taken as a path to a local file.
     """
     entry = get_entry(name)
-    if pretrained in (None, False, "none"):
+    if not is_pretrained(pretrained):
         return None
     if pretrained is True:
         if not entry.pretrained:

@@ -136,6 +136,8 @@ BLOCKS = {"basic": BasicBlock, "bottleneck": Bottleneck}
 class ResNet(Backbone):
     """A ResNet (or plain net) exposing stages ``stem, res2, res3, res4, res5``."""
 
+    classifier_prefix = "fc."  # the class-count dependent weights
+
     def __init__(self, spec: ResNetSpec, norm="bn", shortcut="B", num_classes=1000,
                  stride_in_1x1=False, zero_init_residual=False,
                  out_features=("res2", "res3", "res4", "res5")):
@@ -147,7 +149,7 @@ class ResNet(Backbone):
         self.bn1 = make_norm(64)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
-        self._add_stage("stem", self._stem, ["conv1", "bn1"], 64, 4)
+        self._add_stage("stem", ["conv1", "bn1"], 64, 4)
 
         cin, stride_total = 64, 4
         for i, (depth, width, stride) in enumerate(zip(spec.depths, STAGE_WIDTHS, STAGE_STRIDES)):
@@ -158,11 +160,9 @@ class ResNet(Backbone):
                 short = make_shortcut(shortcut, cin, cout, s, make_norm) if spec.residual else None
                 blocks.append(BLOCKS[spec.block](cin, width, s, make_norm, short, spec.residual, stride_in_1x1))
                 cin = cout
-            layer = f"layer{i + 1}"
-            setattr(self, layer, nn.Sequential(*blocks))
+            setattr(self, f"layer{i + 1}", nn.Sequential(*blocks))  # res{i+2} is torchvision's layer{i+1}
             stride_total *= stride
-            # getattr at call time: freezing may replace the module
-            self._add_stage(f"res{i + 2}", partial(self._run, layer), [layer], cout, stride_total)
+            self._add_stage(f"res{i + 2}", [f"layer{i + 1}"], cout, stride_total)
 
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(cin, num_classes) if num_classes else None
@@ -182,18 +182,17 @@ class ResNet(Backbone):
                 if isinstance(m, ResidualBlock):
                     nn.init.zeros_(getattr(m, m.last_norm).weight)
 
-    def _stem(self, x):
-        return self.maxpool(self.relu(self.bn1(self.conv1(x))))
-
-    def _run(self, layer, x):
-        return getattr(self, layer)(x)
+    def _forward_stage(self, name, x):
+        if name == "stem":
+            return self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        return getattr(self, f"layer{int(name[3:]) - 1}")(x)
 
     def classify(self, x):
         """ImageNet logits, exactly as torchvision's ``ResNet.forward``."""
         if self.fc is None:
             raise RuntimeError("this backbone's classifier was dropped")
         for name in self.stage_names:
-            x = self._stages[name][0](x)
+            x = self._forward_stage(name, x)
         return self.fc(torch.flatten(self.avgpool(x), 1))
 
     def drop_classifier(self):

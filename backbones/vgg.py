@@ -18,6 +18,7 @@ VGG16_LAYERS = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "
 
 
 class VGG(Backbone):
+    classifier_prefix = "classifier.6."  # fc8; fc6/fc7 do not depend on the class count
     def __init__(self, layers=VGG16_LAYERS, norm="bn", num_classes=1000,
                  out_features=("conv3", "conv4", "conv5")):
         """``norm`` is accepted for a uniform interface; VGG-16 has no normalisation layers."""
@@ -32,10 +33,12 @@ class VGG(Backbone):
             cin = spec
         self.features = nn.Sequential(*modules)
         pools = [i for i, m in enumerate(modules) if isinstance(m, nn.MaxPool2d)]
+        self._bounds = {}  # stage name -> (first, last + 1) index into features
         for k, end in enumerate(pools):
             # a stage = the previous block's pool (if any) + this block's convs
-            self._add_stage(f"conv{k + 1}", self._slice(start, end),
-                            [f"features.{i}" for i in range(start, end)], _last_conv(modules[:end]), stride)
+            self._bounds[f"conv{k + 1}"] = (start, end)
+            self._add_stage(f"conv{k + 1}", [f"features.{i}" for i in range(start, end)],
+                            _last_conv(modules[:end]), stride)
             start, stride = end, stride * 2
         self.avgpool = nn.AdaptiveAvgPool2d((7, 7))
         self.classifier = nn.Sequential(
@@ -45,12 +48,11 @@ class VGG(Backbone):
         self.out_features = out_features
         self._init_weights()
 
-    def _slice(self, start, end):
-        def run(x):
-            for i in range(start, end):
-                x = self.features[i](x)
-            return x
-        return run
+    def _forward_stage(self, name, x):
+        start, end = self._bounds[name]
+        for i in range(start, end):
+            x = self.features[i](x)
+        return x
 
     def _init_weights(self):  # torchvision's
         for m in self.modules():

@@ -19,7 +19,7 @@ import yaml
 
 from backbones.errors import UserError, check_choice
 
-from .detector import DetectorConfig
+from .detector import DetectorConfig, plain_dict
 
 
 @dataclass
@@ -55,12 +55,7 @@ class TrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
 
     def to_dict(self) -> dict:
-        return {"model": self.model.to_dict(), "solver": _plain(dataclasses.asdict(self.solver)),
-                "data": dataclasses.asdict(self.data)}
-
-
-def _plain(d):
-    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
+        return {"model": plain_dict(self.model), "solver": plain_dict(self.solver), "data": plain_dict(self.data)}
 
 
 def _check_type(where, key, value, annotation):
@@ -82,6 +77,9 @@ def _check_type(where, key, value, annotation):
     if base in (Sequence, list, tuple, typing.get_origin(Sequence[int])):
         if not isinstance(value, (list, tuple)):
             raise UserError(f"{where}: {key} must be a list, got {value!r}")
+        for item in value:  # Sequence[int] and the like: check every element
+            for arg in typing.get_args(annotation)[:1]:
+                _check_type(where, f"{key} element", item, arg)
         return
     ok = {bool: (bool,), int: (int,), float: (int, float), str: (str,)}.get(base)
     if ok and (not isinstance(value, ok) or (base is not bool and isinstance(value, bool))):
@@ -116,10 +114,12 @@ def load_config(path=None, overrides: Optional[dict] = None) -> TrainConfig:
                             f"{getattr(err, 'problem', None) or err}") from None
         if not isinstance(raw, dict):
             raise UserError(f"{path} must hold a mapping with model/solver/data sections")
-    for section, values in (overrides or {}).items():
-        raw.setdefault(section, {}).update(values)
     sections = {"model": DetectorConfig, "solver": SolverConfig, "data": DataConfig}
-    for key in raw:
+    for key, values in raw.items():
         check_choice(f"section in {where}", key, sections)
+        if values is not None and not isinstance(values, dict):
+            raise UserError(f"{where} [{key}] must be a mapping of keys to values, got {values!r}")
+    for section, values in (overrides or {}).items():
+        raw[section] = {**(raw.get(section) or {}), **values}
     return TrainConfig(**{name: _section(cls, raw.get(name) or {}, f"{where} [{name}]")
                           for name, cls in sections.items()})

@@ -62,10 +62,14 @@ class DetectorConfig:
                 setattr(self, f.name, tuple(value))
 
     @classmethod
-    def from_dict(cls, values: dict) -> "DetectorConfig":
+    def check_keys(cls, values: dict):
         valid = [f.name for f in dataclasses.fields(cls)]
         for key in values:
             check_choice("model option", key, valid)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "DetectorConfig":
+        cls.check_keys(values)
         return cls(**values)
 
     def validate(self) -> "DetectorConfig":
@@ -75,10 +79,17 @@ class DetectorConfig:
         if not isinstance(self.num_classes, int) or self.num_classes < 1:
             raise UserError(f"num_classes must be a positive integer (background excluded), "
                             f"got {self.num_classes!r}")
+        if self.mask and not self.mask_head_layers:
+            raise UserError("mask_head_layers needs at least one conv width, e.g. [256, 256, 256, 256]")
         return self
 
     def to_dict(self) -> dict:
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()}
+        return plain_dict(self)
+
+
+def plain_dict(config) -> dict:
+    """A dataclass as JSON/YAML-friendly values (tuples become lists)."""
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(config).items()}
 
 
 def build_detector(config: Optional[DetectorConfig] = None, **options):
@@ -86,11 +97,13 @@ def build_detector(config: Optional[DetectorConfig] = None, **options):
 
     Pass a :class:`DetectorConfig` or its fields as keyword arguments.
     """
-    cfg = DetectorConfig.from_dict(options)  # validates the option names
-    if config is not None:
+    if config is None:
+        cfg = DetectorConfig.from_dict(options)
+    else:
+        DetectorConfig.check_keys(options)
         cfg = dataclasses.replace(config, **options)
     cfg.validate()
-    pretrained = cfg.pretrained not in (None, "none")
+    pretrained = backbones.is_pretrained(cfg.pretrained)
     cfg = dataclasses.replace(
         cfg, pretrained=cfg.pretrained if pretrained else "none",
         norm=cfg.norm or ("frozen_bn" if pretrained else "gn"),

@@ -106,6 +106,18 @@ def test_plain_net_has_no_shortcut_path():
     assert all(getattr(m, "downsample", None) is None for m in net.modules())
 
 
+@pytest.mark.parametrize("name", ["resnet18", "vgg16"])
+def test_copies_run_their_own_layers(name):
+    import copy
+    net = backbones.build(name).eval()
+    twin = copy.deepcopy(net)
+    for p in twin.parameters():
+        torch.nn.init.zeros_(p)
+    x = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        assert not torch.equal(net(x)[net.out_features[-1]], twin(x)[twin.out_features[-1]])
+
+
 def test_freeze_at_freezes_stem_and_first_stages():
     net = backbones.build("resnet50", norm="bn", freeze_at=2)
     frozen = {n.split(".")[0] for n, p in net.named_parameters() if not p.requires_grad}
@@ -160,6 +172,26 @@ def test_offline_download_error_says_where_to_put_the_file(tmp_path, monkeypatch
     message = str(err.value)
     assert "resnet50-0676ba61.pth" in message and str(tmp_path / "hub" / "checkpoints") in message
     assert "--pretrained none" in message
+
+
+def test_damaged_cached_file_is_named(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    source = backbones.get_entry("resnet18").pretrained["torchvision"]
+    source.cache_path().parent.mkdir(parents=True)
+    source.cache_path().write_bytes(b"\x80\x02truncated")
+    with pytest.raises(backbones.PretrainedWeightsUnavailable, match="resnet18-f37072fd.pth is damaged"):
+        backbones.build("resnet18", pretrained="torchvision")
+
+
+def test_classifiers_of_another_class_count_are_dropped(tmp_path):
+    for name, head in (("resnet18", "fc.weight"), ("vgg16", "classifier.6.weight")):
+        small = backbones.build(name, num_classes=5)
+        path = tmp_path / f"{name}.pth"
+        torch.save(small.state_dict(), path)
+        loaded = backbones.build(name, pretrained=str(path))
+        assert loaded.state_dict()[head].shape[0] == 1000
+        assert all(torch.equal(v, small.state_dict()[k]) for k, v in loaded.state_dict().items()
+                   if not k.startswith(loaded.classifier_prefix))
 
 
 def test_local_weight_file(tmp_path):

@@ -31,10 +31,18 @@ def test_the_demo_config_is_valid():
     ("solver:\n  steps: 5\n", UserError, r"steps must be a list"),
     ("model: [1, 2\n", UserError, r"cfg.yaml is not valid YAML \(line 2, column 1\): expected .,. or .\]."),
     ("- 1\n- 2\n", UserError, r"must hold a mapping"),
+    ("model: [1, 2]\n", UserError, r"\[model\] must be a mapping"),
+    ("solver:\n  steps: [10, ten]\n", UserError, r"steps element must be int, got 'ten'"),
+    ("model:\n  aspect_ratios: [0.5, x]\n", UserError, r"aspect_ratios element must be float"),
 ])
 def test_bad_configs_name_the_key_and_file(tmp_path, text, error, message):
     with pytest.raises(error, match=message):
         load_config(_write(tmp_path, text))
+
+
+def test_empty_sections_take_the_defaults(tmp_path):
+    cfg = load_config(_write(tmp_path, "model:\nsolver:\n"), {"solver": {"max_iter": 3}})
+    assert cfg.model.backbone == "resnet50" and cfg.solver.max_iter == 3
 
 
 def test_missing_config_file(tmp_path):

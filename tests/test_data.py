@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from backbones.errors import UnknownNameError, UserError
-from detection.data.catalog import get_dataset_spec
+from detection.data.catalog import evaluation_split, get_dataset_spec
 from detection.data.coco_format import CocoFormatDataset
 from detection.data.transforms import train_augmentation
 
@@ -21,6 +21,13 @@ def test_catalog_pairs_and_generation_on_first_use(small_shapes):
     assert (train.name, test.name) == ("shapes_train", "shapes_val")
     assert train.annotations == small_shapes / "shapes" / "instances_train.json"
     assert get_dataset_spec("shapes_val").name == "shapes_val"
+
+
+def test_evaluation_split_of_a_training_set():
+    assert evaluation_split("shapes") == "shapes_val"
+    assert evaluation_split("shapes_train") == "shapes_val"
+    assert evaluation_split("coco_2017_train") == "coco_2017_val"
+    assert evaluation_split("shapes_val") == "shapes_val"
 
 
 def test_unknown_and_missing_datasets(tmp_path, monkeypatch):

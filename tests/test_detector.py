@@ -39,8 +39,9 @@ def test_train_and_eval_forward(neck, mask):
         {"loss_mask"} if mask else set())
     assert set(losses) == expected and all(torch.isfinite(v) for v in losses.values())
     sum(losses.values()).backward()
-    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    assert all(p.grad is not None for n, p in trainable if "backbone" in n)
+    # every trainable parameter (backbone, RPN, and for C4 the res5 box head) gets a gradient
+    no_grad = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert no_grad == []
     model.eval()
     with torch.no_grad():
         out = model(images)
@@ -57,7 +58,8 @@ def test_every_backbone_family_builds_both_necks(backbone, neck):
     model = build_detector(backbone=backbone, neck=neck, mask=True, **SMALL)
     images, targets = _batch()
     losses = model(images[:1], targets[:1])
-    assert torch.isfinite(sum(losses.values()))
+    assert len(losses) == 5 and torch.isfinite(sum(losses.values()))
+    assert model.roi_heads.box_predictor.cls_score.out_features == SMALL["num_classes"] + 1
 
 
 def test_fpn_is_built_from_the_backbones_reported_shapes():

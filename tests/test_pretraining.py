@@ -34,7 +34,6 @@ def test_training_lowers_the_loss_and_weights_load_into_the_registry(small_shape
     losses = train_classifier(model, crops, epochs=3, batch_size=8, base_lr=1e-3, optimizer="adamw",
                               progress=False)
     assert losses[-1] < losses[0]
-    assert 0.0 <= accuracy(model, _crops("val", size=32)) <= 1.0
     path = save_backbone(model, tmp_path / "r18.pth")
     loaded = backbones.build("resnet18", pretrained=str(path))  # 1000-way fc: the 5-way one is dropped
     assert torch.equal(loaded.layer4[1].conv2.weight, model.layer4[1].conv2.weight)

@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,26 +49,30 @@ def test_train_evaluate_and_draw(small_shapes, tmp_path, monkeypatch, capsys):
 
     ckpt = out / "model_final.pth"
     _tool("eval_voc", "--checkpoint", ckpt, monkeypatch=monkeypatch)
-    voc = json.loads((out / "eval_voc.json").read_text())
+    voc = json.loads((out / "model_final.shapes_val.eval_voc.json").read_text())
     assert set(voc["per_class"]) == {"circle", "square", "triangle", "star", "hexagon"}
-    assert 0.0 <= voc["mAP"] <= 1.0
-    _tool("eval_voc", "--checkpoint", ckpt, "--metric", "11point", "--output-json", tmp_path / "v07.json",
-          monkeypatch=monkeypatch)
-    assert json.loads((tmp_path / "v07.json").read_text())["metric"] == "11point"
-    results = json.loads((out / "predictions.json").read_text())
+    assert voc["mAP"] == pytest.approx(np.nanmean(list(voc["per_class"].values())))
+    saved_predictions = out / "model_final.shapes_val.predictions.json"
+    results = json.loads(saved_predictions.read_text())
     assert results and {"image_id", "category_id", "bbox", "score", "segmentation"} <= set(results[0])
+    # the saved predictions give the same numbers without the model
+    _tool("eval_voc", "--predictions", saved_predictions, "--dataset", "shapes_val", "--output-json",
+          tmp_path / "voc_again.json", monkeypatch=monkeypatch)
+    assert json.loads((tmp_path / "voc_again.json").read_text())["per_class"] == voc["per_class"]
+    _tool("eval_voc", "--predictions", saved_predictions, "--dataset", "shapes_val", "--metric", "11point",
+          monkeypatch=monkeypatch)
+    assert json.loads((out / "model_final.shapes_val.eval_voc.json").read_text())["metric"] == "11point"
     _tool("eval_coco", "--checkpoint", ckpt, monkeypatch=monkeypatch)
-    coco = json.loads((out / "eval_coco.json").read_text())
+    coco = json.loads((out / "model_final.shapes_val.eval_coco.json").read_text())
     assert set(coco) >= {"bbox", "segm"}
     assert set(coco["bbox"]) >= {"AP", "AP50", "AP75", "APs", "APm", "APl", "per_class"}
-    # the saved predictions give the same numbers without the model
-    _tool("eval_coco", "--predictions", out / "predictions.json", "--dataset", "shapes_val",
+    _tool("eval_coco", "--predictions", saved_predictions, "--dataset", "shapes_val",
           "--output-json", tmp_path / "again.json", monkeypatch=monkeypatch)
     again = json.loads((tmp_path / "again.json").read_text())
     assert again["bbox"]["AP"] == coco["bbox"]["AP"] and again["segm"]["AP"] == coco["segm"]["AP"]
     _tool("visualize", "--checkpoint", ckpt, "--num-images", 4, monkeypatch=monkeypatch)
-    assert (out / "predictions.png").stat().st_size > 1000
-    _tool("visualize", "--predictions", out / "predictions.json", "--dataset", "shapes_val",
+    assert (out / "model_final.shapes_val.predictions.png").stat().st_size > 1000
+    _tool("visualize", "--predictions", saved_predictions, "--dataset", "shapes_val",
           "--output", tmp_path / "p.png", monkeypatch=monkeypatch)
     assert (tmp_path / "p.png").stat().st_size > 1000
     printed = capsys.readouterr().out
@@ -76,7 +81,13 @@ def test_train_evaluate_and_draw(small_shapes, tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit) as exit_:
         _tool("train_det", "--dataset", "shapes", "--output", out, monkeypatch=monkeypatch)
     assert exit_.value.code == 2
-    assert "already holds a finished run; pass --overwrite" in capsys.readouterr().err
+    assert "already holds a run; pass --overwrite" in capsys.readouterr().err
+    (out / "notes.txt").write_text("mine")
+    _tool("train_det", "--dataset", "shapes", "--config", config, "--max-iter", 2, "--output", out,
+          "--overwrite", monkeypatch=monkeypatch)
+    assert (out / "notes.txt").exists() and not (out / "model_0000003.pth").exists()
+    assert not (out / "model_final.shapes_val.eval_voc.json").exists()
+    assert json.loads((out / "config.json").read_text())["model"]["norm"] == "gn"  # from scratch
 
 
 @pytest.mark.parametrize("args, message", [

@@ -9,7 +9,7 @@ Mask predictions are evaluated as ``segm`` as well as ``bbox``.
 import argparse
 
 from detection.cli import run
-from detection.evaluation.checkpoint_eval import add_source_arguments, get_predictions, write_json
+from detection.evaluation.checkpoint_eval import add_source_arguments, get_predictions, output_path, write_json
 from detection.evaluation.dataset_eval import coco_metrics
 
 SHOWN = ("AP", "AP50", "AP75", "APs", "APm", "APl")
@@ -18,7 +18,7 @@ SHOWN = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_source_arguments(p)
-    p.add_argument("--output-json", help="where to write the numbers (default: eval_coco.json beside the input)")
+    p.add_argument("--output-json", help="where to write the numbers (default: <input>.<dataset>.eval_coco.json)")
     return p.parse_args(argv)
 
 
@@ -31,8 +31,8 @@ def main():
     print(f"  {'':<5}" + "".join(f"{k:>8}" for k in SHOWN))
     for iou_type, stats in results.items():
         print(f"  {iou_type:<5}" + "".join(f"{100 * stats[k]:8.2f}" for k in SHOWN))
-    out = write_json(args.output_json or source.with_name("eval_coco.json"),
-                     {"source": str(source), "images": len(dataset),
+    out = write_json(args.output_json or output_path(source, dataset.name, "eval_coco.json"),
+                     {"source": str(source), "dataset": dataset.name, "images": len(dataset),
                       **{t: {k: v for k, v in s.items() if k != "summary_text"} for t, s in results.items()}})
     print(f"wrote {out}")
 

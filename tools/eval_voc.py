@@ -12,7 +12,7 @@ import math
 from pathlib import Path
 
 from detection.cli import run
-from detection.evaluation.checkpoint_eval import add_source_arguments, get_predictions, write_json
+from detection.evaluation.checkpoint_eval import add_source_arguments, get_predictions, output_path, write_json
 from detection.evaluation.dataset_eval import voc_metrics
 
 
@@ -22,7 +22,7 @@ def parse_args(argv=None):
     p.add_argument("--metric", choices=("area", "11point"), default="area",
                    help="area: VOC2010+ (default); 11point: VOC2007")
     p.add_argument("--iou-threshold", type=float, default=0.5)
-    p.add_argument("--output-json", help="where to write the numbers (default: eval_voc.json beside the input)")
+    p.add_argument("--output-json", help="where to write the numbers (default: <input>.<dataset>.eval_voc.json)")
     return p.parse_args(argv)
 
 
@@ -35,8 +35,9 @@ def main():
     for name, ap in result["per_class"].items():
         print(f"  {name:<{width}}  {'n/a' if math.isnan(ap) else f'{100 * ap:6.2f}'}")
     print(f"  {'mAP':<{width}}  {100 * result['mAP']:6.2f}")
-    out = write_json(args.output_json or source.with_name("eval_voc.json"),
+    out = write_json(args.output_json or output_path(source, dataset.name, "eval_voc.json"),
                      {"metric": result["metric"], "iou_threshold": result["iou_threshold"], "source": str(source),
+                      "dataset": dataset.name,
                       "images": len(dataset), "per_class": result["per_class"], "mAP": result["mAP"]})
     print(f"wrote {out}")
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Pretrain a registry backbone for classification on the object crops of a detection dataset.
 
-    python tools/pretrain_cls.py --backbone resnet18 --dataset shapes_train --output output/r18_shapes.pth
+    python tools/pretrain_cls.py --backbone resnet18 --dataset shapes --output output/r18_shapes.pth
     python tools/train_det.py --backbone resnet18 --dataset shapes --pretrained output/r18_shapes.pth
 
 The written file is a plain state dict that ``--pretrained PATH`` loads.
@@ -11,7 +11,7 @@ import argparse
 import backbones
 from backbones.pretraining import accuracy, save_backbone, train_classifier
 from detection.cli import run
-from detection.data.catalog import get_dataset_spec
+from detection.data.catalog import evaluation_split, get_dataset_spec
 from detection.data.coco_format import CocoFormatDataset
 from detection.data.object_crops import ObjectCrops
 
@@ -32,7 +32,7 @@ def parse_args(argv=None):
 
 
 def _crops(name, role, size, augment):
-    spec = get_dataset_spec(name, role)
+    spec = get_dataset_spec(name if role == "train" else evaluation_split(name), role)
     return ObjectCrops(CocoFormatDataset(spec.annotations, spec.images, with_masks=False), size=size,
                        augment=augment)
 
@@ -47,7 +47,8 @@ def main():
                               optimizer=args.optimizer, weight_decay=args.weight_decay)
     print("epoch losses: " + ", ".join(f"{x:.3f}" for x in losses))
     val_set = _crops(args.dataset, "test", args.crop_size, augment=False)
-    print(f"top-1 accuracy on {len(val_set)} held-out crops: {100 * accuracy(model, val_set):.1f}%")
+    print(f"top-1 accuracy on {len(val_set)} held-out crops ({evaluation_split(args.dataset)}): "
+          f"{100 * accuracy(model, val_set):.1f}%")
     print(f"wrote {save_backbone(model, args.output)}")
 
 

@@ -10,6 +10,8 @@ import argparse
 import json
 from pathlib import Path
 
+import torch
+
 from backbones.errors import UserError
 from detection.cli import run
 from detection.config import load_config
@@ -33,6 +35,7 @@ def parse_args(argv=None):
     p.add_argument("--output", default="output/train", help="folder for checkpoints and metrics")
     p.add_argument("--overwrite", action="store_true", help="reuse an output folder that holds another run")
     p.add_argument("--num-workers", type=int, help="data loading processes")
+    p.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     return p.parse_args(argv)
 
 
@@ -47,28 +50,40 @@ def resolve_config(args):
     return cfg
 
 
+# what a run and its evaluations write; --overwrite removes these and nothing else
+RUN_FILES = ("config.json", "metrics.jsonl", "model_*.pth", "model_*.pth.tmp", "model_*.*.json", "model_*.*.png")
+
+
+def remove_previous_run(output):
+    for pattern in RUN_FILES:
+        for path in output.glob(pattern):
+            path.unlink()
+
+
 def main():
     args = parse_args()
     cfg = resolve_config(args)
     cfg.model.validate()
     output = Path(args.output)
-    if (output / "model_final.pth").exists() and not args.overwrite:
-        raise UserError(f"{output} already holds a finished run; pass --overwrite or another --output")
+    if (output / "config.json").exists() and not args.overwrite:
+        raise UserError(f"{output} already holds a run; pass --overwrite or another --output")
     spec = get_dataset_spec(cfg.data.train, "train")
     dataset = CocoFormatDataset(spec.annotations, spec.images, augment=train_augmentation(cfg.data.hflip_prob),
                                 with_masks=cfg.model.mask)
     cfg.model.num_classes = len(dataset.class_names)
+    torch.manual_seed(cfg.solver.seed)  # the initial weights too
     model = build_detector(cfg.model)
     cfg.model = model.config  # defaults resolved (norm, freeze_at, normalisation)
     output.mkdir(parents=True, exist_ok=True)
     if args.overwrite:
-        (output / "metrics.jsonl").unlink(missing_ok=True)
+        remove_previous_run(output)
     (output / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
     print(f"training {cfg.model.backbone}-{cfg.model.neck} {'Mask' if cfg.model.mask else 'Faster'} R-CNN "
           f"on {spec.name} ({len(dataset)} images, {len(dataset.class_names)} classes), "
           f"pretrained={cfg.model.pretrained}, norm={cfg.model.norm}, {cfg.solver.max_iter} iterations -> {output}")
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     path = train(model, dataset, cfg.solver, output, num_workers=cfg.data.num_workers,
-                 train_config=cfg.to_dict())
+                 train_config=cfg.to_dict(), device=device)
     print(f"wrote {path}")
 
 

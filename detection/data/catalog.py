@@ -70,6 +70,14 @@ def names() -> list:
     return sorted(DATASETS) + sorted(PAIRS)
 
 
+def evaluation_split(name: str) -> str:
+    """The split to evaluate a model trained on ``name`` (a pair or its training split)."""
+    for train, test in PAIRS.values():
+        if name == train:
+            return test
+    return PAIRS[name][1] if name in PAIRS else name
+
+
 def get_dataset_spec(name: str, role: str = "train") -> DatasetSpec:
     """Resolve ``name`` for ``role`` ("train" or "test"): a pair name picks its split."""
     check_choice("dataset", name, names())

@@ -34,23 +34,28 @@ def _batches(dataset, solver, num_workers):
         yield from loader
 
 
-def train(model, dataset, solver, output_dir, num_workers=0, train_config=None, progress=True):
+def train(model, dataset, solver, output_dir, num_workers=0, train_config=None, progress=True, device="cpu"):
     """Train ``model`` on ``dataset``; returns the path of the final checkpoint."""
+    if len(dataset) < solver.ims_per_batch:
+        raise UserError(f"the training set has {len(dataset)} images, fewer than one batch "
+                        f"(solver.ims_per_batch={solver.ims_per_batch})")
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(solver.seed)
-    model.train()
+    model.to(device).train()
     optimizer = build_optimizer(model, solver)
     scheduler = build_scheduler(optimizer, solver)
     params = [p for g in optimizer.param_groups for p in g["params"]]
     meta = dict(class_names=dataset.class_names, category_ids=dataset.category_ids, train_config=train_config)
 
     bar = tqdm(total=solver.max_iter, desc="train", disable=not progress, dynamic_ncols=True)
-    with open(output_dir / "metrics.jsonl", "a") as log:
+    with open(output_dir / "metrics.jsonl", "w") as log:
         start, data_start = time.perf_counter(), time.perf_counter()
         for iteration, (images, targets) in zip(range(solver.max_iter), _batches(dataset, solver, num_workers)):
             data_time = time.perf_counter() - data_start
-            losses = model(list(images), list(targets))
+            images = [im.to(device, non_blocking=True) for im in images]
+            targets = [{k: (v.to(device) if torch.is_tensor(v) else v) for k, v in t.items()} for t in targets]
+            losses = model(images, targets)
             total = sum(losses.values())
             if not math.isfinite(total.item()):
                 bad = [k for k, v in losses.items() if not math.isfinite(v.item())]

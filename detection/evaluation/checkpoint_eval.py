@@ -8,10 +8,11 @@ import json
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from backbones.errors import UserError
 
-from ..data.catalog import get_dataset_spec
+from ..data.catalog import evaluation_split, get_dataset_spec
 from ..data.coco_format import CocoFormatDataset
 from ..engine.checkpoint import load_detector
 from ..engine.inference import predict
@@ -21,25 +22,29 @@ from .coco import to_coco_results
 def default_test_dataset(payload) -> str:
     """The evaluation split that goes with the dataset the checkpoint was trained on."""
     data = (payload.get("train_config") or {}).get("data") or {}
-    name = data.get("test") or data.get("train")
-    if not name:
+    if data.get("test"):
+        return data["test"]
+    if not data.get("train"):
         raise UserError("the checkpoint does not say which dataset it was trained on; pass --dataset")
-    return name
+    return evaluation_split(data["train"])
 
 
 def open_dataset(name) -> CocoFormatDataset:
     spec = get_dataset_spec(name, "test")
-    return CocoFormatDataset(spec.annotations, spec.images, with_masks=False)
+    dataset = CocoFormatDataset(spec.annotations, spec.images, with_masks=False)
+    dataset.name = spec.name
+    return dataset
 
 
-def predict_checkpoint(checkpoint, dataset_name=None, batch_size=4):
-    """Returns (dataset, predictions, checkpoint dict)."""
+def checkpoint_and_dataset(checkpoint, dataset_name=None, device=None):
+    """Load a checkpoint and the dataset to run it on; the class lists must agree."""
     model, payload = load_detector(checkpoint)
+    model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     dataset = open_dataset(dataset_name or default_test_dataset(payload))
     if list(dataset.class_names) != list(payload["class_names"]):
         raise UserError(f"{checkpoint} was trained on classes {payload['class_names']}, "
-                        f"but the evaluation data has {dataset.class_names}")
-    return dataset, predict(model, dataset, batch_size=batch_size), payload
+                        f"but {dataset_name or 'the evaluation data'} has {dataset.class_names}")
+    return model, dataset
 
 
 def save_results(path, dataset, predictions) -> Path:
@@ -84,8 +89,24 @@ def _stack(results, label_of, with_masks):
     return pred
 
 
-def get_predictions(args):
-    """For a tool's --checkpoint/--predictions/--dataset arguments: (dataset, predictions, source)."""
+def output_path(source: Path, dataset_name: str, suffix: str) -> Path:
+    """Where a tool writes: beside its input, named after the checkpoint and dataset.
+
+    ``model_final.pth`` on ``shapes_val`` -> ``model_final.shapes_val.<suffix>``;
+    ``model_final.shapes_val.predictions.json`` -> ``model_final.shapes_val.<suffix>``.
+    """
+    name = source.name
+    if name.endswith(".predictions.json"):
+        return source.with_name(name[:-len("predictions.json")] + suffix)
+    return source.with_name(f"{source.stem}.{dataset_name}.{suffix}")
+
+
+def get_predictions(args, limit=None):
+    """For a tool's --checkpoint/--predictions/--dataset arguments: (dataset, predictions, source).
+
+    Run on a checkpoint, the predictions are also saved as a COCO results JSON
+    (unless ``limit`` restricts them to the first images).
+    """
     if args.predictions:
         if not args.dataset:
             raise UserError("--predictions needs --dataset (the ground truth to compare with)")
@@ -93,10 +114,13 @@ def get_predictions(args):
         return dataset, load_results(args.predictions, dataset), Path(args.predictions)
     if not args.checkpoint:
         raise UserError("pass --checkpoint CKPT or --predictions RESULTS.json --dataset NAME")
-    dataset, predictions, _ = predict_checkpoint(args.checkpoint, args.dataset)
-    saved = save_results(Path(args.checkpoint).with_name("predictions.json"), dataset, predictions)
-    print(f"wrote {saved}")
-    return dataset, predictions, Path(args.checkpoint)
+    model, dataset = checkpoint_and_dataset(args.checkpoint, args.dataset)
+    subset = dataset if limit is None else torch.utils.data.Subset(dataset, range(min(limit, len(dataset))))
+    predictions = predict(model, subset)
+    source = Path(args.checkpoint)
+    if limit is None:
+        print(f"wrote {save_results(output_path(source, dataset.name, 'predictions.json'), dataset, predictions)}")
+    return dataset, predictions, source
 
 
 def add_source_arguments(parser):

@@ -4,6 +4,8 @@ Channels and strides come from ``backbone.output_shape()``; the pyramid and
 RoI pooling are torchvision's ``FeaturePyramidNetwork`` and ``MultiScaleRoIAlign``.
 """
 from torch import nn
+
+from backbones.errors import UserError
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
 from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
@@ -36,7 +38,7 @@ def fpn_parts(backbone, cfg):
     # one anchor size per level, 8x its stride (32 at stride 4, as in the FPN paper)
     sizes = cfg.anchor_sizes or [8 * s for s in body.strides]
     if len(sizes) != len(body.strides):
-        raise ValueError(f"anchor_sizes needs one size per FPN level ({len(body.strides)}: "
+        raise UserError(f"anchor_sizes needs one size per FPN level ({len(body.strides)}: "
                          f"{body.level_names}), got {list(sizes)}")
     anchors = AnchorGenerator(tuple((s,) for s in sizes), (tuple(cfg.aspect_ratios),) * len(sizes))
     roi_levels = body.level_names[:-1]  # RoIs are pooled from the backbone levels, not "pool"

@@ -45,6 +45,6 @@ def code_running_pickle(tmp_path):
     def write(path, wrap):
         marker = tmp_path / "code-ran"
         with open(path, "wb") as f:
-            pickle.dump(wrap(_CreatesFile(marker)), f)
+            pickle.dump(wrap(_CreatesFile(marker)), f, protocol=2)  # what torch.load expects
         return marker
     return write

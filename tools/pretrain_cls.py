@@ -8,6 +8,8 @@ The written file is a plain state dict that ``--pretrained PATH`` loads.
 """
 import argparse
 
+import torch
+
 import backbones
 from backbones.pretraining import accuracy, save_backbone, train_classifier
 from detection.cli import run
@@ -27,6 +29,7 @@ def parse_args(argv=None):
     p.add_argument("--weight-decay", type=float, default=1e-4)
     p.add_argument("--crop-size", type=int, default=64)
     p.add_argument("--norm", default="bn", help="bn (default), gn")
+    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--output", required=True, help="where to write the backbone weights (.pth)")
     return p.parse_args(argv)
 
@@ -40,10 +43,12 @@ def _crops(name, role, size, augment):
 def main():
     args = parse_args()
     train_set = _crops(args.dataset, "train", args.crop_size, augment=True)
+    torch.manual_seed(args.seed)  # initial weights; the data order is seeded in train_classifier
     model = backbones.build(args.backbone, norm=args.norm, num_classes=len(train_set.class_names))
     print(f"pretraining {args.backbone} on {len(train_set)} object crops of {args.dataset} "
           f"({len(train_set.class_names)} classes), {args.epochs} epochs")
     losses = train_classifier(model, train_set, epochs=args.epochs, batch_size=args.batch_size, base_lr=args.lr,
+                              seed=args.seed,
                               optimizer=args.optimizer, weight_decay=args.weight_decay)
     print("epoch losses: " + ", ".join(f"{x:.3f}" for x in losses))
     val_set = _crops(args.dataset, "test", args.crop_size, augment=False)

@@ -42,10 +42,11 @@ class SolverConfig:
 
 @dataclass
 class DataConfig:
-    train: str = "coco"             # dataset name (see detection.data.catalog)
+    train: str = "coco"             # dataset name or dataset .yaml (see detection.data.catalog)
     test: Optional[str] = None       # None: the evaluation split paired with ``train``
     num_workers: int = 2
     hflip_prob: float = 0.5
+    filter_empty_images: bool = True  # leave images without trainable objects out of training
 
 
 @dataclass

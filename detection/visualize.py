@@ -10,7 +10,7 @@ PALETTE = np.array([(230, 159, 0), (86, 180, 233), (0, 158, 115), (240, 228, 66)
                     (0, 114, 178), (213, 94, 0), (204, 121, 167), (255, 255, 255)], dtype=np.uint8)
 
 
-def draw_predictions(image, prediction, class_names, score_threshold=0.5, mask_alpha=0.45):
+def draw_predictions(image, prediction, class_names, score_threshold=0.5, mask_alpha=0.45, show_scores=True):
     """RGB uint8 image with the detections above ``score_threshold`` drawn on it.
 
     ``prediction`` is what :func:`detection.engine.inference.predict` keeps per
@@ -28,7 +28,8 @@ def draw_predictions(image, prediction, class_names, score_threshold=0.5, mask_a
         colour = tuple(int(c) for c in PALETTE[(prediction["labels"][i] - 1) % len(PALETTE)])
         x1, y1, x2, y2 = np.round(prediction["boxes"][i]).astype(int)
         cv2.rectangle(canvas, (x1, y1), (x2, y2), colour, 1)
-        text = f"{class_names[prediction['labels'][i] - 1]} {prediction['scores'][i]:.2f}"
+        text = class_names[prediction["labels"][i] - 1]
+        text += f" {prediction['scores'][i]:.2f}" if show_scores else ""
         (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.35, 1)
         y = max(y1, th + 2)
         cv2.rectangle(canvas, (x1, y - th - 2), (x1 + tw + 2, y), colour, -1)
@@ -55,3 +56,13 @@ def save_png(path, rgb):
     if not cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
         raise OSError(f"could not write {path}")
     return path
+
+
+def draw_ground_truth(image, record, class_names):
+    """RGB image with a record's boxes and class names drawn (ignored objects marked with '*')."""
+    prediction = {"boxes": record.boxes, "scores": np.ones(len(record.boxes)), "labels": record.labels}
+    canvas = draw_predictions(image, prediction, class_names, score_threshold=0.0, show_scores=False)
+    for box in record.boxes[record.ignore]:
+        x1, y1 = np.round(box[:2]).astype(int)
+        cv2.putText(canvas, "*", (x1 + 2, y1 + 12), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 0, 0), 1, cv2.LINE_AA)
+    return canvas

@@ -4,14 +4,13 @@ import torch
 
 import backbones
 from backbones.pretraining import accuracy, save_backbone, train_classifier
-from detection.data.catalog import get_dataset_spec
-from detection.data.coco_format import CocoFormatDataset
+from detection.data.catalog import load_dataset
+from detection.data.dataset import DetectionDataset
 from detection.data.object_crops import ObjectCrops
 
 
 def _crops(split, **kw):
-    spec = get_dataset_spec(f"shapes_{split}")
-    return ObjectCrops(CocoFormatDataset(spec.annotations, spec.images, with_masks=False), **kw)
+    return ObjectCrops(DetectionDataset(load_dataset(f"shapes_{split}")), **kw)
 
 
 def test_one_sample_per_object_centred_on_its_box(small_shapes):

@@ -13,8 +13,8 @@ import torch
 import backbones
 from backbones.pretraining import accuracy, save_backbone, train_classifier
 from detection.cli import run
-from detection.data.catalog import evaluation_split, get_dataset_spec
-from detection.data.coco_format import CocoFormatDataset
+from detection.data.catalog import evaluation_split, load_dataset
+from detection.data.dataset import DetectionDataset
 from detection.data.object_crops import ObjectCrops
 
 
@@ -35,8 +35,8 @@ def parse_args(argv=None):
 
 
 def _crops(name, role, size, augment):
-    spec = get_dataset_spec(name if role == "train" else evaluation_split(name), role)
-    return ObjectCrops(CocoFormatDataset(spec.annotations, spec.images, with_masks=False), size=size,
+    data = load_dataset(name if role == "train" else evaluation_split(name), role)
+    return ObjectCrops(DetectionDataset(data), size=size,
                        augment=augment)
 
 

@@ -15,8 +15,8 @@ import torch
 from backbones.errors import UserError
 from detection.cli import run
 from detection.config import load_config
-from detection.data.catalog import get_dataset_spec
-from detection.data.coco_format import CocoFormatDataset
+from detection.data.catalog import load_dataset
+from detection.data.dataset import DetectionDataset
 from detection.data.transforms import train_augmentation
 from detection.detector import build_detector
 from detection.engine.trainer import train
@@ -60,6 +60,13 @@ def remove_previous_run(output):
             path.unlink()
 
 
+def report_problems(data):
+    p = data.problems
+    if p.clipped_boxes or p.dropped_boxes or p.images_without_objects:
+        print(f"{data.name}: clipped {p.clipped_boxes} boxes to their image, dropped {p.dropped_boxes} empty "
+              f"boxes, {p.images_without_objects} images without objects (see tools/check_dataset.py)")
+
+
 def main():
     args = parse_args()
     cfg = resolve_config(args)
@@ -67,9 +74,11 @@ def main():
     output = Path(args.output)
     if (output / "config.json").exists() and not args.overwrite:
         raise UserError(f"{output} already holds a run; pass --overwrite or another --output")
-    spec = get_dataset_spec(cfg.data.train, "train")
-    dataset = CocoFormatDataset(spec.annotations, spec.images, augment=train_augmentation(cfg.data.hflip_prob),
-                                with_masks=cfg.model.mask)
+    data = load_dataset(cfg.data.train, "train")
+    report_problems(data)
+    if cfg.data.filter_empty_images:
+        data.records = [r for r in data.records if (~r.ignore).any()]
+    dataset = DetectionDataset(data, augment=train_augmentation(cfg.data.hflip_prob), with_masks=cfg.model.mask)
     cfg.model.num_classes = len(dataset.class_names)
     torch.manual_seed(cfg.solver.seed)  # the initial weights too
     model = build_detector(cfg.model)
@@ -79,7 +88,7 @@ def main():
         remove_previous_run(output)
     (output / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
     print(f"training {cfg.model.backbone}-{cfg.model.neck} {'Mask' if cfg.model.mask else 'Faster'} R-CNN "
-          f"on {spec.name} ({len(dataset)} images, {len(dataset.class_names)} classes), "
+          f"on {data.name} ({len(dataset)} images, {len(dataset.class_names)} classes), "
           f"pretrained={cfg.model.pretrained}, norm={cfg.model.norm}, {cfg.solver.max_iter} iterations -> {output}")
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     path = train(model, dataset, cfg.solver, output, num_workers=cfg.data.num_workers,

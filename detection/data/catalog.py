@@ -1,69 +1,96 @@
-"""Named datasets: ``shapes_train``, ``shapes_val``, the COCO splits, and train/test pairs.
+"""Named datasets and custom dataset files.
 
-A name resolves to a :class:`DatasetSpec` (where the annotations and images
-are). Pair names (``shapes``, ``coco``) stand for a training split and an
-evaluation split. Data lives under ``$DETECTION_DATASETS`` (default
-``./datasets``); the built-in ``shapes`` set is generated there on first use.
+``load_dataset(name, role)`` returns :class:`DetectionData` for
+
+- a registered split (``coco_2017_val``, ``voc_2007_test``, ``shapes_train``...),
+- a pair name (``coco``, ``voc``, ``shapes``): its training split for
+  ``role="train"``, its evaluation split for ``role="test"`` (the paper's
+  settings: COCO train/val, VOC 07+12 trainval / 2007 test),
+- a YAML file describing a user's COCO- or VOC-format data (see datasets/README.md).
+
+Data lives under ``$DETECTION_DATASETS`` (default ``./datasets``); the
+built-in ``shapes`` set is generated there on first use.
 """
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+
+import yaml
 
 from backbones.errors import UserError, check_choice
 
 from . import shapes
+from .coco_format import load_coco
+from .records import DetectionData
+from .voc_format import VOC_CLASSES, load_voc, voc_union
+
+README_HINT = "see datasets/README.md for the expected layout and how to get the data"
+# The generator settings behind shapes_train/shapes_val (tests swap in a smaller set).
+SHAPES_CONFIG = shapes.ShapesConfig()
 
 
 def data_root() -> Path:
     return Path(os.environ.get("DETECTION_DATASETS", "datasets"))
 
 
-@dataclass(frozen=True)
-class DatasetSpec:
-    name: str
-    annotations: Path          # COCO-format JSON
-    images: Path               # folder the JSON's file_name entries are relative to
-    prepare: Optional[Callable] = None  # makes the data if it can (shapes), else None
-    how_to_get: str = "see datasets/README.md"
-
-    def ensure_ready(self):
-        if self.prepare is not None:
-            self.prepare()
-        for path in (self.annotations, self.images):
-            if not path.exists():
-                raise UserError(f"dataset {self.name}: {path} does not exist; {self.how_to_get}")
-        return self
-
-
-# The generator settings behind shapes_train/shapes_val (tests swap in a smaller set).
-SHAPES_CONFIG = shapes.ShapesConfig()
-
-
 def _shapes(split):
-    def spec():
-        root = data_root() / "shapes"
-        return DatasetSpec(f"shapes_{split}", root / f"instances_{split}.json", root / "JPEGImages",
-                           prepare=lambda: shapes.ensure_generated(root, SHAPES_CONFIG))
-    return spec
+    def load():
+        root = shapes.ensure_generated(data_root() / "shapes", SHAPES_CONFIG)
+        return load_coco(root / f"instances_{split}.json", root / "JPEGImages", f"shapes_{split}")
+    return load
 
 
-def _coco(name, split):
-    def spec():
+def _coco(name, annotation_file, image_folder):
+    def load():
         root = data_root() / "coco"
-        return DatasetSpec(name, root / "annotations" / f"instances_{split}.json", root / split,
-                           how_to_get="download COCO as described in datasets/README.md")
-    return spec
+        return load_coco(_exists(name, root / "annotations" / annotation_file), _exists(name, root / image_folder),
+                         name)
+    return load
+
+
+def _voc(name, year, split):
+    def load():
+        root = _exists(name, data_root() / "VOCdevkit" / f"VOC{year}")
+        _exists(name, root / "ImageSets" / "Main" / f"{split}.txt")
+        return load_voc(root, split, name=name)
+    return load
+
+
+def _union(name, parts):
+    def load():
+        return voc_union([DATASETS[p]() for p in parts], name)
+    return load
+
+
+def _exists(name, path: Path) -> Path:
+    if not path.exists():
+        raise UserError(f"dataset {name}: {path} does not exist; {README_HINT}")
+    return path
 
 
 DATASETS = {
     "shapes_train": _shapes("train"),
     "shapes_val": _shapes("val"),
-    "coco_2017_train": _coco("coco_2017_train", "train2017"),
-    "coco_2017_val": _coco("coco_2017_val", "val2017"),
+    "coco_2017_train": _coco("coco_2017_train", "instances_train2017.json", "train2017"),
+    "coco_2017_val": _coco("coco_2017_val", "instances_val2017.json", "val2017"),
+    "coco_2014_train": _coco("coco_2014_train", "instances_train2014.json", "train2014"),
+    "coco_2014_valminusminival": _coco("coco_2014_valminusminival", "instances_valminusminival2014.json",
+                                       "val2014"),
+    "coco_2014_minival": _coco("coco_2014_minival", "instances_minival2014.json", "val2014"),
+    "voc_2007_trainval": _voc("voc_2007_trainval", 2007, "trainval"),
+    "voc_2007_test": _voc("voc_2007_test", 2007, "test"),
+    "voc_2012_trainval": _voc("voc_2012_trainval", 2012, "trainval"),
+    "voc_2012_test": _voc("voc_2012_test", 2012, "test"),
 }
+# The paper's VOC training sets (Sec. 4.3 / Table 7): 07+12 for the 2007 test, 07++12 for the 2012 test.
+DATASETS["voc_0712_trainval"] = _union("voc_0712_trainval", ["voc_2007_trainval", "voc_2012_trainval"])
+DATASETS["voc_07++12"] = _union("voc_07++12", ["voc_2007_trainval", "voc_2007_test", "voc_2012_trainval"])
+
 # name -> (training split, evaluation split)
-PAIRS = {"shapes": ("shapes_train", "shapes_val"), "coco": ("coco_2017_train", "coco_2017_val")}
+PAIRS = {
+    "shapes": ("shapes_train", "shapes_val"),
+    "coco": ("coco_2017_train", "coco_2017_val"),
+    "voc": ("voc_0712_trainval", "voc_2007_test"),
+}
 
 
 def names() -> list:
@@ -78,9 +105,70 @@ def evaluation_split(name: str) -> str:
     return PAIRS[name][1] if name in PAIRS else name
 
 
-def get_dataset_spec(name: str, role: str = "train") -> DatasetSpec:
-    """Resolve ``name`` for ``role`` ("train" or "test"): a pair name picks its split."""
-    check_choice("dataset", name, names())
+def is_dataset_file(name: str) -> bool:
+    return str(name).endswith((".yaml", ".yml"))
+
+
+def load_dataset(name: str, role: str = "train") -> DetectionData:
+    """Load ``name`` for ``role`` ("train" or "test")."""
+    if is_dataset_file(name):
+        return load_dataset_file(name, role)
+    check_choice("dataset", name, names() + ["<path to a dataset .yaml>"])
     if name in PAIRS:
         name = PAIRS[name][0 if role == "train" else 1]
-    return DATASETS[name]().ensure_ready()
+    return DATASETS[name]()
+
+
+# --- custom datasets from a YAML file -------------------------------------------------------
+FILE_KEYS = {"coco": ("format", "annotations", "images", "classes", "name"),
+             "voc": ("format", "root", "split", "classes", "name", "image_ext")}
+
+
+def load_dataset_file(path, role="train") -> DetectionData:
+    """A user's data described by YAML; ``train:``/``val:`` sections give both splits.
+
+    Relative paths resolve against the YAML file's folder.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"dataset file {path} does not exist")
+    try:
+        spec = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise UserError(f"{path} is not valid YAML: {getattr(err, 'problem', None) or err}") from None
+    if not isinstance(spec, dict):
+        raise UserError(f"{path} must hold a mapping (format, annotations/images or root/split, ...)")
+    section = "train" if role == "train" else "val"
+    if section in spec or "train" in spec or "val" in spec:
+        if section not in spec:
+            raise UserError(f"{path} has no '{section}:' section, needed to {role} on it")
+        shared = {k: v for k, v in spec.items() if k not in ("train", "val")}
+        spec = {**shared, **(spec[section] or {})}
+    return _load_spec(spec, path, section)
+
+
+def _load_spec(spec, path, section):
+    fmt = spec.get("format")
+    check_choice(f"format in {path}", fmt, FILE_KEYS)
+    for key in spec:
+        check_choice(f"key in {path}", key, FILE_KEYS[fmt])
+    required = ("annotations", "images") if fmt == "coco" else ("root", "split")
+    missing = [k for k in required if not spec.get(k)]
+    if missing:
+        raise UserError(f"{path}: format {fmt} needs {', '.join(required)}; missing {', '.join(missing)}")
+    base = path.parent
+    name = spec.get("name") or f"{path.stem}_{section}"
+    classes = spec.get("classes")
+    if classes is not None and (not isinstance(classes, list) or not all(isinstance(c, str) for c in classes)):
+        raise UserError(f"{path}: classes must be a list of names, got {classes!r}")
+    if fmt == "coco":
+        data = load_coco(base / spec["annotations"], base / spec["images"], name)
+        if classes is not None and list(classes) != data.class_names:
+            raise UserError(f"{path}: classes {classes} differ from the categories in {spec['annotations']} "
+                            f"({data.class_names}, in category-id order)")
+        return data
+    root = base / spec["root"]
+    if not (root / "ImageSets" / "Main" / f"{spec['split']}.txt").is_file():
+        raise UserError(f"{path}: {root / 'ImageSets' / 'Main' / (spec['split'] + '.txt')} does not exist")
+    return load_voc(root, spec["split"], class_names=classes or VOC_CLASSES, name=name,
+                    **({"image_ext": spec["image_ext"]} if "image_ext" in spec else {}))

@@ -1,84 +1,99 @@
-"""A torch Dataset over COCO-format annotations (the format ``shapes`` is written in).
+"""COCO-format annotations (the format ``shapes`` and COCO itself use) -> :class:`DetectionData`.
 
-Items follow torchvision's detection convention: a float RGB image tensor in
-[0, 1] (C, H, W) and a target dict with ``boxes`` (x1, y1, x2, y2, 0-based
-continuous pixels), ``labels`` (1..C, 0 is background), ``masks`` (N, H, W
-uint8) and ``image_id`` (the dataset's own id).
+COCO boxes are ``[x, y, w, h]`` in continuous pixels: converted once to
+x1 y1 x2 y2. Category ids become contiguous labels 1..C in id order and are
+kept in ``category_ids`` for export. ``iscrowd`` regions are flagged
+``ignore``: pycocotools handles them in COCO evaluation, training skips them.
 """
 import contextlib
 import io
 from pathlib import Path
 
-import cv2
 import numpy as np
-import torch
 from pycocotools.coco import COCO
 
 from backbones.errors import UserError
 
+from .records import DataProblems, DetectionData, ImageRecord, clip_box
 
-def load_coco(path) -> COCO:
-    """Read a COCO JSON quietly; a malformed file gets an error naming it."""
+
+def read_coco_json(path) -> COCO:
+    """Read a COCO JSON quietly; a missing or malformed file gets an error naming it."""
+    if not Path(path).is_file():
+        raise UserError(f"annotation file {path} does not exist")
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             return COCO(str(path))
     except ValueError as err:  # json.JSONDecodeError is a ValueError and carries line/column
         raise UserError(f"{path} is not valid COCO JSON: {err}") from None
+    except (KeyError, TypeError) as err:
+        raise UserError(f"{path} is not in COCO format (problem with {err}); expected "
+                        f"images, annotations and categories lists") from None
 
 
-class CocoFormatDataset(torch.utils.data.Dataset):
-    def __init__(self, annotations, images, augment=None, with_masks=True):
-        self.coco = load_coco(annotations)
-        self.image_root = Path(images)
-        self.augment = augment
-        self.with_masks = with_masks
-        self.image_ids = sorted(self.coco.imgs)
-        # contiguous labels 1..C in category-id order; category_ids maps them back
-        self.category_ids = sorted(self.coco.cats)
-        self.class_names = [self.coco.cats[c]["name"] for c in self.category_ids]
-        self._label_of = {c: i + 1 for i, c in enumerate(self.category_ids)}
-
-    def __len__(self):
-        return len(self.image_ids)
-
-    def read_image(self, image_id) -> np.ndarray:
-        """RGB uint8 (H, W, 3); a missing or unreadable file gets an error naming it."""
-        path = self.image_root / self.coco.imgs[image_id]["file_name"]
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if image is None:
-            raise UserError(f"cannot read image {path} (missing or corrupt)")
-        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
-    def annotations(self, image_id) -> dict:
-        """Targets in original pixels as numpy arrays; crowd regions and empty boxes left out."""
-        anns = [a for a in self.coco.imgToAnns.get(image_id, []) if not a.get("iscrowd", 0)]
-        boxes = np.array([a["bbox"] for a in anns], dtype=np.float32).reshape(-1, 4)
-        boxes[:, 2:] += boxes[:, :2]  # xywh -> xyxy
-        keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
-        target = {"boxes": boxes[keep],
-                  "labels": np.array([self._label_of[a["category_id"]] for a in anns], dtype=np.int64)[keep]}
-        if self.with_masks:
-            info = self.coco.imgs[image_id]
-            masks = [self.coco.annToMask(a) for a, k in zip(anns, keep) if k]
-            target["masks"] = np.stack(masks) if masks else np.zeros((0, info["height"], info["width"]), np.uint8)
-        return target
-
-    def __getitem__(self, index):
-        image_id = self.image_ids[index]
-        image, target = self.read_image(image_id), self.annotations(image_id)
-        if self.augment is not None:
-            out = self.augment(image=image, bboxes=target["boxes"], labels=target["labels"],
-                               **({"masks": list(target["masks"])} if self.with_masks else {}))
-            image = out["image"]
-            target["boxes"] = np.asarray(out["bboxes"], dtype=np.float32).reshape(-1, 4)
-            target["labels"] = np.asarray(out["labels"], dtype=np.int64)
-            if self.with_masks:
-                target["masks"] = np.stack(out["masks"]) if len(out["masks"]) else target["masks"][:0]
-        tensors = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in target.items()}
-        tensors["image_id"] = image_id
-        return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(255), tensors
+def load_coco(annotations, images, name=None) -> DetectionData:
+    """Load a COCO-format JSON whose ``file_name`` entries are relative to ``images``."""
+    coco = read_coco_json(annotations)
+    category_ids = sorted(coco.cats)
+    label_of = {c: i + 1 for i, c in enumerate(category_ids)}
+    problems = DataProblems()
+    records = [_record(coco, image_id, Path(images), label_of, problems, annotations)
+               for image_id in sorted(coco.imgs)]
+    data = DetectionData(name or Path(annotations).stem, records,
+                         [coco.cats[c]["name"] for c in category_ids], category_ids, problems)
+    data.coco = coco  # the original ground truth, for COCOeval
+    return data
 
 
-def collate(batch):
-    """Detection batches are lists: images differ in size."""
-    return tuple(zip(*batch))
+def _record(coco, image_id, images, label_of, problems, path):
+    info = coco.imgs[image_id]
+    width, height = info["width"], info["height"]
+    boxes, labels, ignore, segmentations = [], [], [], []
+    for ann in coco.imgToAnns.get(image_id, []):
+        if ann["category_id"] not in label_of:
+            raise UserError(f"{path}: annotation {ann.get('id')} has category_id {ann['category_id']}, "
+                            f"which is not in the categories list")
+        x, y, w, h = ann["bbox"]
+        box, clipped, empty = clip_box((x, y, x + w, y + h), width, height)
+        where = f"{path}: annotation {ann.get('id')} of image {image_id}"
+        if empty:
+            problems.note("dropped_boxes", f"{where}: empty box {ann['bbox']}")
+            continue
+        if clipped:
+            problems.note("clipped_boxes", f"{where}: box {ann['bbox']} reaches outside {width}x{height}")
+        boxes.append(box)
+        labels.append(label_of[ann["category_id"]])
+        ignore.append(bool(ann.get("iscrowd", 0)))
+        segmentations.append(ann.get("segmentation"))
+    if not boxes:
+        problems.note("images_without_objects", f"{path}: image {image_id} ({info['file_name']})")
+    return ImageRecord(
+        image_id=image_id, file_name=images / info["file_name"], width=width, height=height,
+        boxes=np.array(boxes, dtype=np.float32).reshape(-1, 4), labels=np.array(labels, dtype=np.int64),
+        ignore=np.array(ignore, dtype=bool),
+        segmentations=segmentations if all(s for s in segmentations) else None)
+
+
+def to_coco_ground_truth(data: DetectionData):
+    """``(COCO object, {dataset image_id: COCO image id})`` for any loaded data.
+
+    Data loaded from COCO JSON keeps its original ground truth; otherwise (VOC,
+    as detectron2 does for COCO-style numbers on VOC) it is built from the
+    records with integer image ids: ignored objects become crowd regions and
+    areas are box areas.
+    """
+    if getattr(data, "coco", None) is not None:
+        return data.coco, {rec.image_id: rec.image_id for rec in data.records}
+    images, annotations = [], []
+    for index, rec in enumerate(data.records):
+        images.append({"id": index, "width": rec.width, "height": rec.height, "file_name": str(rec.file_name)})
+        for k, (box, label, crowd) in enumerate(zip(rec.boxes.tolist(), rec.labels.tolist(), rec.ignore.tolist())):
+            w, h = box[2] - box[0], box[3] - box[1]
+            annotations.append({"id": len(annotations) + 1, "image_id": index, "bbox": [box[0], box[1], w, h],
+                                "area": w * h, "iscrowd": int(crowd), "category_id": data.category_ids[label - 1]})
+    coco = COCO()
+    coco.dataset = {"images": images, "annotations": annotations,
+                    "categories": [{"id": c, "name": n} for c, n in zip(data.category_ids, data.class_names)]}
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco.createIndex()
+    return coco, {rec.image_id: index for index, rec in enumerate(data.records)}

@@ -2,7 +2,7 @@
 import torch
 from tqdm import tqdm
 
-from ..data.coco_format import collate
+from ..data.dataset import collate
 from ..evaluation.coco import encode_masks
 
 

@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from backbones.errors import UserError
 
-from ..data.coco_format import collate
+from ..data.dataset import collate
 from .checkpoint import save_checkpoint
 from .solver import build_optimizer, build_scheduler
 

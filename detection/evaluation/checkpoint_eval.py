@@ -12,8 +12,8 @@ import torch
 
 from backbones.errors import UserError
 
-from ..data.catalog import evaluation_split, get_dataset_spec
-from ..data.coco_format import CocoFormatDataset
+from ..data.catalog import evaluation_split, load_dataset
+from ..data.dataset import DetectionDataset
 from ..engine.checkpoint import load_detector
 from ..engine.inference import predict
 from .coco import to_coco_results
@@ -29,11 +29,9 @@ def default_test_dataset(payload) -> str:
     return evaluation_split(data["train"])
 
 
-def open_dataset(name) -> CocoFormatDataset:
-    spec = get_dataset_spec(name, "test")
-    dataset = CocoFormatDataset(spec.annotations, spec.images, with_masks=False)
-    dataset.name = spec.name
-    return dataset
+def open_dataset(name) -> DetectionDataset:
+    """The evaluation data: a split, a pair's evaluation split, or a dataset YAML's val section."""
+    return DetectionDataset(load_dataset(name, "test"))
 
 
 def checkpoint_and_dataset(checkpoint, dataset_name=None, device=None):

@@ -1,0 +1,258 @@
+"""PASCAL VOC XML annotations -> :class:`DetectionData`.
+
+A VOC tree (``VOC2007/``, ``VOC2012/`` or the built-in ``shapes/``) looks like::
+
+    Annotations/<stem>.xml        one file per image: <size> and <object>s
+    JPEGImages/<stem>.jpg
+    ImageSets/Main/<split>.txt    one image stem per line
+
+VOC boxes are 1-based *inclusive* pixel indices; they are converted once, here,
+to the 0-based continuous coordinates every loader produces (detectron2's
+convention): ``x1 = xmin - 1, y1 = ymin - 1, x2 = xmax, y2 = ymax``, so a
+one-pixel box ``xmin = xmax = 5`` becomes ``[4, 4, 5, 5]``.  ``difficult``
+objects are kept with ``ignore=True`` (evaluated, never trained on).
+
+Images are not opened: sizes come from the XML, and checking image files is
+the dataset class's job.
+"""
+import dataclasses
+import math
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+
+from backbones.errors import UserError
+
+from .records import DataProblems, DetectionData, ImageRecord
+
+VOC_CLASSES = (
+    "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
+    "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa",
+    "train", "tvmonitor",
+)
+
+_BOX_FIELDS = ("xmin", "ymin", "xmax", "ymax")
+# Added to (xmin, ymin, xmax, ymax) to get 0-based continuous (x1, y1, x2, y2).
+_VOC_TO_CONTINUOUS = np.array([-1.0, -1.0, 0.0, 0.0])
+
+
+def load_voc(root, split, class_names=VOC_CLASSES, name=None, image_ext=".jpg") -> DetectionData:
+    """Load the images listed in ``ImageSets/Main/<split>.txt`` under the VOC folder ``root``.
+
+    Bad boxes are clipped or dropped and counted in ``problems``; files that
+    cannot be read correctly (missing, malformed XML, unknown class, missing
+    or non-numeric box field) raise :class:`UserError` naming the file.
+    """
+    root = Path(root)
+    class_names = list(class_names)
+    label_of = _label_map(class_names)
+    problems = DataProblems()
+    records = [
+        _load_record(root, stem, label_of, image_ext, problems)
+        for stem in _read_split(root / "ImageSets" / "Main" / f"{split}.txt")
+    ]
+    return DetectionData(
+        name=name or f"{root.name}_{split}",
+        records=records,
+        class_names=class_names,
+        category_ids=list(range(1, len(class_names) + 1)),
+        problems=problems,
+    )
+
+
+def voc_union(datas, name) -> DetectionData:
+    """Concatenate several VOC DetectionData (e.g. VOC2007 + VOC2012 trainval) into one.
+
+    With more than one source every image_id becomes ``"<source name>/<id>"``:
+    VOC2007 and VOC2012 stems can coincide, and always prefixing keeps an id's
+    form independent of whether a collision happened to occur.
+    """
+    datas = list(datas)
+    if not datas:
+        raise UserError(f"voc_union({name!r}) needs at least one dataset")
+    first = datas[0]
+    for data in datas[1:]:
+        if list(data.class_names) != list(first.class_names) or list(data.category_ids) != list(first.category_ids):
+            raise UserError(f"cannot combine {first.name!r} and {data.name!r} into {name!r}: "
+                            f"their class lists differ ({list(first.class_names)} vs {list(data.class_names)})")
+    prefix = len(datas) > 1
+    records = [dataclasses.replace(r, image_id=f"{d.name}/{r.image_id}") if prefix else r
+               for d in datas for r in d.records]
+    _check_unique_ids(records, name)
+    return DetectionData(name=name, records=records, class_names=list(first.class_names),
+                         category_ids=list(first.category_ids),
+                         problems=_sum_problems(d.problems for d in datas))
+
+
+# --------------------------------------------------------------------------
+# Split list and class map
+# --------------------------------------------------------------------------
+
+
+def _label_map(class_names) -> dict:
+    """Class name -> contiguous label 1..C; duplicates would make labels ambiguous."""
+    label_of = {n: i + 1 for i, n in enumerate(class_names)}
+    if len(label_of) != len(class_names):
+        duplicates = sorted({n for n in class_names if class_names.count(n) > 1})
+        raise UserError(f"class_names lists {duplicates} more than once; each class must appear once")
+    return label_of
+
+
+def _read_split(path: Path) -> list:
+    """Image stems of a split list: the first column, blank lines skipped."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # -sig: tolerate a BOM from Windows editors
+    except FileNotFoundError:
+        raise UserError(f"VOC split list not found: expected {path} (one image stem per line, next to "
+                        f"Annotations/ and JPEGImages/; the data layout is described in "
+                        f"datasets/README.md)") from None
+    except OSError as err:
+        raise UserError(f"cannot read VOC split list {path}: {err}") from None
+    # Some lists (e.g. ImageSets/Main/<class>_<split>.txt) carry a second column.
+    stems = [line.split()[0] for line in text.splitlines() if line.strip()]
+    _check_unique_stems(stems, path)
+    return stems
+
+
+def _check_unique_stems(stems, path):
+    """A repeated stem would give two records the same image_id."""
+    if len(set(stems)) != len(stems):
+        seen, repeated = set(), []
+        for s in stems:
+            if s in seen:
+                repeated.append(s)
+            seen.add(s)
+        raise UserError(f"{path} lists {len(repeated)} image(s) more than once, e.g. {repeated[0]!r}; "
+                        f"each image stem must appear once")
+
+
+# --------------------------------------------------------------------------
+# One annotation file
+# --------------------------------------------------------------------------
+
+
+def _parse_xml(path: Path) -> ET.Element:
+    try:
+        return ET.parse(path).getroot()
+    except FileNotFoundError:
+        raise UserError(f"annotation file not found: {path} (its image is listed in the split list)") from None
+    except ET.ParseError as err:
+        line, column = err.position
+        raise UserError(f"{path} is not valid XML (line {line}, column {column}): {err}") from None
+    except OSError as err:
+        raise UserError(f"cannot read annotation file {path}: {err}") from None
+
+
+def _number(element, tag, path, where) -> float:
+    """float(<tag> text) of ``element``; a missing or non-numeric field is a UserError."""
+    text = element.findtext(tag)
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        found = "missing" if text is None else f"not a number ({text!r})"
+        raise UserError(f"{path}: {where} <{tag}> is {found}") from None
+    if not math.isfinite(value):  # float() accepts "nan"/"inf", which would poison the targets
+        raise UserError(f"{path}: {where} <{tag}> is not a finite number ({text!r})")
+    return value
+
+
+def _image_size(root_el, path) -> tuple:
+    size = root_el.find("size")
+    if size is None:
+        raise UserError(f"{path}: <size> is missing (needed for the image width and height)")
+    width, height = (int(_number(size, tag, path, "<size>")) for tag in ("width", "height"))
+    if width <= 0 or height <= 0:
+        raise UserError(f"{path}: <size> gives a non-positive image size {width}x{height}")
+    return width, height
+
+
+def _parse_object(obj, index, path, label_of) -> tuple:
+    """(label, difficult, [xmin, ymin, xmax, ymax]) of one <object>, in VOC's own coordinates."""
+    where = f"object index {index} (0-based)"
+    class_name = (obj.findtext("name") or "").strip()  # some files put newlines around names
+    label = label_of.get(class_name)
+    if label is None:
+        raise UserError(
+            f"{path}: {where} has class {class_name!r}, which is not one of the {len(label_of)} "
+            f"known classes ({', '.join(label_of)}). For a custom dataset, pass `classes:` with "
+            f"the full list of its class names")
+    bndbox = obj.find("bndbox")
+    if bndbox is None:
+        raise UserError(f"{path}: {where} ({class_name!r}) has no <bndbox>")
+    box = [_number(bndbox, tag, path, f"{where} <bndbox>") for tag in _BOX_FIELDS]
+    return label, _is_difficult(obj, path, where), box
+
+
+def _is_difficult(obj, path, where) -> bool:
+    """<difficult> as a bool; missing or empty means 0, as in the VOC devkit."""
+    text = obj.findtext("difficult")
+    if text is None or not text.strip():
+        return False
+    return _number(obj, "difficult", path, where) != 0
+
+
+def _load_record(root, stem, label_of, image_ext, problems) -> ImageRecord:
+    path = root / "Annotations" / f"{stem}.xml"
+    root_el = _parse_xml(path)
+    width, height = _image_size(root_el, path)
+    # Direct children only: VOC2012 person layouts nest <part>s that must not become objects.
+    parsed = [_parse_object(obj, k, path, label_of) for k, obj in enumerate(root_el.findall("object"))]
+    boxes = np.array([p[2] for p in parsed], dtype=np.float64).reshape(-1, 4) + _VOC_TO_CONTINUOUS
+    keep = _clip_boxes(boxes, width, height, path, problems)
+    if not keep.any():
+        problems.note("images_without_objects", f"{path}: no usable objects")
+    return ImageRecord(
+        image_id=stem,
+        file_name=root / "JPEGImages" / f"{stem}{image_ext}",
+        width=width,
+        height=height,
+        boxes=boxes[keep].astype(np.float32),
+        labels=np.array([p[0] for p in parsed], dtype=np.int64)[keep],
+        ignore=np.array([p[1] for p in parsed], dtype=bool)[keep],
+    )
+
+
+def _clip_boxes(boxes, width, height, path, problems) -> np.ndarray:
+    """Clip ``boxes`` (N, 4, 0-based continuous) in place; returns the mask of non-empty ones.
+
+    Vectorised over the image's boxes; only the rare bad boxes get a Python-level note.
+    """
+    original = boxes.copy()
+    np.clip(boxes[:, 0::2], 0, width, out=boxes[:, 0::2])
+    np.clip(boxes[:, 1::2], 0, height, out=boxes[:, 1::2])
+    keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+    clipped = (boxes != original).any(axis=1) & keep  # a dropped box counts once, as dropped
+    for k in np.flatnonzero(~keep):
+        problems.note("dropped_boxes", f"{path}: object index {k} (0-based) is empty after clipping to "
+                                       f"{width}x{height}: x1 y1 x2 y2 = {_fmt(original[k])}")
+    for k in np.flatnonzero(clipped):
+        problems.note("clipped_boxes", f"{path}: object index {k} (0-based) clipped to the "
+                                       f"{width}x{height} image: x1 y1 x2 y2 = {_fmt(original[k])}")
+    return keep
+
+
+def _fmt(box) -> str:
+    return " ".join(f"{v:g}" for v in box)
+
+
+# --------------------------------------------------------------------------
+# Union helpers
+# --------------------------------------------------------------------------
+
+
+def _check_unique_ids(records, name):
+    ids = [r.image_id for r in records]
+    if len(set(ids)) != len(ids):
+        raise UserError(f"{name!r}: image ids are not unique after combining its sources "
+                        f"(do two sources share a name?)")
+
+
+def _sum_problems(problem_sets) -> DataProblems:
+    total = DataProblems()
+    for p in problem_sets:
+        total.clipped_boxes += p.clipped_boxes
+        total.dropped_boxes += p.dropped_boxes
+        total.images_without_objects += p.images_without_objects
+        total.details.extend(p.details)  # each line names its file, so its source stays clear
+    return total

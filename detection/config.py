@@ -46,6 +46,7 @@ class DataConfig:
     test: Optional[str] = None       # None: the evaluation split paired with ``train``
     num_workers: int = 2
     hflip_prob: float = 0.5
+    color_jitter: float = 0.0       # brightness/contrast/saturation strength; 0 disables it
     filter_empty_images: bool = True  # leave images without trainable objects out of training
 
 

@@ -78,11 +78,14 @@ def main():
     report_problems(data)
     if cfg.data.filter_empty_images:
         data.records = [r for r in data.records if (~r.ignore).any()]
-    dataset = DetectionDataset(data, augment=train_augmentation(cfg.data.hflip_prob), with_masks=cfg.model.mask)
+    augment = train_augmentation(cfg.model.min_size, cfg.model.max_size, cfg.data.hflip_prob, cfg.data.color_jitter,
+                                 seed=cfg.solver.seed)
+    dataset = DetectionDataset(data, augment=augment, with_masks=cfg.model.mask)
     cfg.model.num_classes = len(dataset.class_names)
     torch.manual_seed(cfg.solver.seed)  # the initial weights too
     model = build_detector(cfg.model)
     cfg.model = model.config  # defaults resolved (norm, freeze_at, normalisation)
+    model.transform._skip_resize = True  # training images are resized by the data pipeline
     output.mkdir(parents=True, exist_ok=True)
     if args.overwrite:
         remove_previous_run(output)

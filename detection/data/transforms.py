@@ -1,16 +1,47 @@
 """Training augmentation with albumentations, keeping boxes and masks consistent.
 
-Resizing is left to the detector (torchvision's GeneralizedRCNNTransform
-resizes images, boxes and masks together), so this only holds what the model
-does not do itself.
+The pipeline resizes in the data-loading workers, on uint8 images with
+OpenCV, using the detector's own rule (shorter side to a size drawn from
+``min_size``, longer side at most ``max_size``), so the model's transform
+skips resizing during training (``model.transform._skip_resize``). At
+evaluation the model resizes and maps predictions back to original pixels.
+Boxes go through albumentations' normalised coordinates: exact up to float32
+rounding (~1e-5 px).
 """
 import os
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # no network check on import
 
 import albumentations as A  # noqa: E402
+import cv2  # noqa: E402
+from albumentations.augmentations.geometric.resize import MaxSizeTransform  # noqa: E402
 
 
-def train_augmentation(hflip_prob: float = 0.5) -> A.Compose:
-    return A.Compose([A.HorizontalFlip(p=hflip_prob)],
-                     bbox_params=A.BboxParams(format="pascal_voc", label_fields=["labels"]))
+class ShortestEdgeResize(MaxSizeTransform):
+    """Scale so the shorter side is one of ``sizes`` (drawn per image), the longer at most ``max_size``.
+
+    torchvision's GeneralizedRCNNTransform and detectron2's ResizeShortestEdge use this rule.
+    """
+
+    def __init__(self, sizes, max_size, p=1.0):
+        super().__init__(max_size=max_size, interpolation=cv2.INTER_LINEAR, mask_interpolation=cv2.INTER_NEAREST,
+                         p=p)
+        self.sizes, self.longest = tuple(sizes), max_size
+
+    def get_params_dependent_on_data(self, params, data):
+        h, w = params["shape"][:2]
+        size = self.sizes[int(self.random_generator.integers(len(self.sizes)))]
+        return {"scale": min(size / min(h, w), self.longest / max(h, w))}
+
+
+def train_augmentation(min_size=None, max_size=None, hflip_prob=0.5, color_jitter=0.0, seed=0) -> A.Compose:
+    """Resize (if ``min_size`` is given; an int or a list for multi-scale), flip, optional colour jitter."""
+    steps = []
+    if min_size is not None:
+        sizes = (min_size,) if isinstance(min_size, int) else tuple(min_size)
+        steps.append(ShortestEdgeResize(sizes, max_size or 10 ** 6))
+    steps.append(A.HorizontalFlip(p=hflip_prob))
+    if color_jitter:
+        steps.append(A.ColorJitter(brightness=color_jitter, contrast=color_jitter, saturation=color_jitter,
+                                   hue=min(0.5, color_jitter / 4), p=0.8))
+    return A.Compose(steps, bbox_params=A.BboxParams(format="pascal_voc", label_fields=["labels"]), seed=seed)

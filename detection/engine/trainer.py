@@ -5,6 +5,7 @@ sums the detector's losses, steps SGD and the LR schedule. Metrics go to
 ``metrics.jsonl`` and checkpoints to the output folder.
 """
 import itertools
+from functools import partial
 import json
 import math
 import time
@@ -24,13 +25,21 @@ class NonFiniteLossError(UserError):
     pass
 
 
+def _seed_worker(worker_id, base):
+    """Each loader worker (and each epoch) gets its own augmentation stream."""
+    dataset = torch.utils.data.get_worker_info().dataset
+    if getattr(dataset, "augment", None) is not None:
+        dataset.augment.set_random_seed(base + worker_id)
+
+
 def _batches(dataset, solver, num_workers):
     """Endless shuffled batches, reproducible from ``solver.seed``."""
     generator = torch.Generator().manual_seed(solver.seed)
     for epoch in itertools.count():
         loader = torch.utils.data.DataLoader(
             dataset, batch_size=solver.ims_per_batch, shuffle=True, drop_last=True, generator=generator,
-            num_workers=num_workers, collate_fn=collate, persistent_workers=False)
+            num_workers=num_workers, collate_fn=collate, persistent_workers=False,
+            worker_init_fn=partial(_seed_worker, base=solver.seed + 1000 * (epoch + 1)))
         yield from loader
 
 

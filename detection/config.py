@@ -47,6 +47,7 @@ class DataConfig:
     num_workers: int = 2
     hflip_prob: float = 0.5
     color_jitter: float = 0.0       # brightness/contrast/saturation strength; 0 disables it
+    skip_unreadable_images: bool = False  # warn and use the next image instead of stopping
     filter_empty_images: bool = True  # leave images without trainable objects out of training
 
 

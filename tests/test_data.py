@@ -122,12 +122,24 @@ def test_coco_errors_name_the_file(tmp_path):
         load_coco(path, tmp_path)
 
 
-def test_corrupt_image_is_named(tmp_path):
+def test_corrupt_truncated_and_missing_images_are_named_or_skipped(tmp_path, capsys):
     path = _coco_file(tmp_path, [])
     (tmp_path / "a.jpg").write_bytes(b"not a jpeg")
     dataset = DetectionDataset(load_coco(path, tmp_path))
     with pytest.raises(UserError, match=r"cannot read image .*a.jpg \(missing or corrupt\)"):
         dataset[0]
+    ok, encoded = cv2.imencode(".jpg", np.random.default_rng(0).integers(0, 255, (50, 80, 3), dtype=np.uint8))
+    (tmp_path / "b.jpg").write_bytes(encoded.tobytes()[: len(encoded) // 2])
+    with pytest.raises(UserError, match=r"image .*b.jpg is truncated"):
+        dataset[1]
+    (tmp_path / "b.jpg").unlink()
+    with pytest.raises(UserError, match=r"cannot read image .*b.jpg \(missing or corrupt\)"):
+        dataset[1]
+    (tmp_path / "b.jpg").write_bytes(encoded.tobytes())
+    skipping = DetectionDataset(load_coco(path, tmp_path), skip_unreadable=True)
+    image, target = skipping[0]  # a.jpg is skipped: b.jpg comes instead
+    assert target["image_id"] == 2 and skipping.skipped == {1}
+    assert "warning: skipping cannot read image" in capsys.readouterr().err
 
 
 def _yaml(tmp_path, text):

@@ -80,7 +80,8 @@ def main():
         data.records = [r for r in data.records if (~r.ignore).any()]
     augment = train_augmentation(cfg.model.min_size, cfg.model.max_size, cfg.data.hflip_prob, cfg.data.color_jitter,
                                  seed=cfg.solver.seed)
-    dataset = DetectionDataset(data, augment=augment, with_masks=cfg.model.mask)
+    dataset = DetectionDataset(data, augment=augment, with_masks=cfg.model.mask,
+                               skip_unreadable=cfg.data.skip_unreadable_images)
     cfg.model.num_classes = len(dataset.class_names)
     torch.manual_seed(cfg.solver.seed)  # the initial weights too
     model = build_detector(cfg.model)

@@ -6,6 +6,8 @@ continuous pixels), ``labels`` (1..C, 0 is background), ``masks`` (N, H, W
 uint8, when asked for) and ``image_id`` (the dataset's own id). Objects
 flagged ``ignore`` (difficult, crowd) are left out of training targets.
 """
+import sys
+
 import cv2
 import numpy as np
 import torch
@@ -14,6 +16,24 @@ from pycocotools import mask as mask_utils
 from backbones.errors import UserError
 
 from .records import DetectionData
+
+
+def read_image_file(path) -> np.ndarray:
+    """Decode an image file to RGB uint8; missing, corrupt and truncated files get an error naming them.
+
+    OpenCV decodes a truncated JPEG into a partly grey image without failing,
+    so JPEGs must also end with their end-of-image marker.
+    """
+    try:
+        data = np.fromfile(str(path), dtype=np.uint8)
+    except OSError:
+        raise UserError(f"cannot read image {path} (missing or corrupt)") from None
+    if data[:2].tobytes() == b"\xff\xd8" and b"\xff\xd9" not in data[-16:].tobytes():
+        raise UserError(f"image {path} is truncated (no JPEG end marker)")
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if len(data) else None
+    if image is None:
+        raise UserError(f"cannot read image {path} (missing or corrupt)")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 def decode_segmentation(segmentation, height, width) -> np.ndarray:
@@ -28,13 +48,14 @@ def decode_segmentation(segmentation, height, width) -> np.ndarray:
 
 
 class DetectionDataset(torch.utils.data.Dataset):
-    def __init__(self, data: DetectionData, augment=None, with_masks=False):
+    def __init__(self, data: DetectionData, augment=None, with_masks=False, skip_unreadable=False):
         if with_masks and any(r.segmentations is None for r in data.records if len(r.boxes)):
             raise UserError(f"dataset {data.name} has no instance masks; train without --mask")
         self.data, self.name = data, data.name
         self.records = data.records
         self.class_names, self.category_ids = list(data.class_names), list(data.category_ids)
-        self.augment, self.with_masks = augment, with_masks
+        self.augment, self.with_masks, self.skip_unreadable = augment, with_masks, skip_unreadable
+        self.skipped = set()  # unreadable images met by this process (skip_unreadable=True)
         self.image_ids = [r.image_id for r in self.records]
         self._index = {image_id: i for i, image_id in enumerate(self.image_ids)}
 
@@ -45,12 +66,8 @@ class DetectionDataset(torch.utils.data.Dataset):
         return self.records[self._index[image_id]]
 
     def read_image(self, image_id) -> np.ndarray:
-        """RGB uint8 (H, W, 3); a missing or unreadable file gets an error naming it."""
-        path = self.record(image_id).file_name
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if image is None:
-            raise UserError(f"cannot read image {path} (missing or corrupt)")
-        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        """RGB uint8 (H, W, 3); a missing, corrupt or truncated file gets an error naming it."""
+        return read_image_file(self.record(image_id).file_name)
 
     def annotations(self, image_id) -> dict:
         """Training targets in original pixels as numpy arrays (ignored objects left out)."""
@@ -64,8 +81,20 @@ class DetectionDataset(torch.utils.data.Dataset):
         return target
 
     def __getitem__(self, index):
-        image_id = self.image_ids[index]
-        image, target = self.read_image(image_id), self.annotations(image_id)
+        for step in range(len(self)):
+            image_id = self.image_ids[(index + step) % len(self)]
+            try:
+                image = self.read_image(image_id)
+                break
+            except UserError as err:
+                if not self.skip_unreadable:
+                    raise
+                if image_id not in self.skipped:
+                    self.skipped.add(image_id)
+                    print(f"warning: skipping {err}", file=sys.stderr)
+        else:
+            raise UserError(f"no image of {self.name} can be read")
+        target = self.annotations(image_id)
         if self.augment is not None:
             out = self.augment(image=image, bboxes=target["boxes"], labels=target["labels"],
                                **({"masks": list(target["masks"])} if self.with_masks else {}))

@@ -76,3 +76,16 @@ def test_loader_workers_give_the_same_batches_every_run(small_shapes):
     assert sorted(i for i, _ in first) == sorted(i for i, _ in second)
     assert [i for i, _ in first] != [i for i, _ in second]
     assert dict(first) != dict(second)  # some image gets another scale
+
+
+def test_batches_group_images_of_one_orientation():
+    from detection.data.sampler import AspectRatioGroupedBatches
+    widths = [100, 50, 100, 50, 100, 50, 100, 100, 50]
+    heights = [50, 100, 50, 100, 50, 100, 50, 50, 100]
+    sampler = AspectRatioGroupedBatches(widths, heights, 2, torch.Generator().manual_seed(0))
+    batches = list(sampler)
+    assert len(batches) == len(sampler) == 4  # 5 landscape -> 2 batches, 4 portrait -> 2 batches
+    for batch in batches:
+        assert len({widths[i] >= heights[i] for i in batch}) == 1
+    again = list(AspectRatioGroupedBatches(widths, heights, 2, torch.Generator().manual_seed(0)))
+    assert again == batches and len({i for b in batches for i in b}) == 8

@@ -17,6 +17,7 @@ from tqdm import tqdm
 from backbones.errors import UserError
 
 from ..data.dataset import collate
+from ..data.sampler import AspectRatioGroupedBatches
 from .checkpoint import save_checkpoint
 from .solver import build_optimizer, build_scheduler
 
@@ -36,9 +37,10 @@ def _batches(dataset, solver, num_workers):
     """Endless shuffled batches, reproducible from ``solver.seed``."""
     generator = torch.Generator().manual_seed(solver.seed)
     for epoch in itertools.count():
+        batches = AspectRatioGroupedBatches([r.width for r in dataset.records], [r.height for r in dataset.records],
+                                            solver.ims_per_batch, generator)
         loader = torch.utils.data.DataLoader(
-            dataset, batch_size=solver.ims_per_batch, shuffle=True, drop_last=True, generator=generator,
-            num_workers=num_workers, collate_fn=collate, persistent_workers=False,
+            dataset, batch_sampler=batches, num_workers=num_workers, collate_fn=collate,
             worker_init_fn=partial(_seed_worker, base=solver.seed + 1000 * (epoch + 1)))
         yield from loader
 

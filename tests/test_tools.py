@@ -114,3 +114,24 @@ def test_user_mistakes_get_one_line_errors(args, message, tmp_path):
 def test_default_backbone_weights_depend_on_the_data(argv, pretrained):
     tool = runpy.run_path(str(ROOT / "tools" / "train_det.py"), run_name="train_det")
     assert tool["resolve_config"](tool["parse_args"](argv)).model.pretrained == pretrained
+
+
+@pytest.mark.slow
+def test_train_and_evaluate_on_a_users_voc_folder_from_yaml(small_shapes, tmp_path, monkeypatch, capsys):
+    # the shapes tree is also a VOC folder: a user's data given only by a YAML file
+    (tmp_path / "VOCshapes").symlink_to(small_shapes / "shapes")
+    dataset = tmp_path / "mine.yaml"
+    dataset.write_text("format: voc\nroot: VOCshapes\nclasses: [circle, square, triangle, star, hexagon]\n"
+                       "train: {split: train}\nval: {split: val}\n")
+    config = tmp_path / "tiny.yaml"
+    config.write_text("model: {min_size: 96, max_size: 128, rpn_post_nms_top_n_test: 30, box_representation_size: 32}\n"
+                      "solver: {ims_per_batch: 2, base_lr: 0.001, warmup_iters: 1, steps: [10], log_period: 1}\n")
+    out = tmp_path / "run"
+    _tool("train_det", "--backbone", "resnet18", "--dataset", dataset, "--config", config, "--max-iter", 2,
+          "--pretrained", "none", "--output", out, monkeypatch=monkeypatch)
+    assert "on mine_train (24 images, 5 classes)" in capsys.readouterr().out
+    _tool("eval_voc", "--checkpoint", out / "model_final.pth", monkeypatch=monkeypatch)
+    result = json.loads((out / "model_final.mine_val.eval_voc.json").read_text())
+    assert result["images"] == 8 and set(result["per_class"]) == {"circle", "square", "triangle", "star", "hexagon"}
+    _tool("eval_coco", "--checkpoint", out / "model_final.pth", monkeypatch=monkeypatch)
+    assert set(json.loads((out / "model_final.mine_val.eval_coco.json").read_text())) >= {"bbox"}

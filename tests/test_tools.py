@@ -135,3 +135,30 @@ def test_train_and_evaluate_on_a_users_voc_folder_from_yaml(small_shapes, tmp_pa
     assert result["images"] == 8 and set(result["per_class"]) == {"circle", "square", "triangle", "star", "hexagon"}
     _tool("eval_coco", "--checkpoint", out / "model_final.pth", monkeypatch=monkeypatch)
     assert set(json.loads((out / "model_final.mine_val.eval_coco.json").read_text())) >= {"bbox"}
+
+
+@pytest.mark.slow
+def test_devkit_results_files_round_trip_through_eval_voc(small_shapes, tmp_path, monkeypatch, capsys):
+    (tmp_path / "VOCshapes").symlink_to(small_shapes / "shapes")
+    dataset = tmp_path / "mine.yaml"
+    dataset.write_text("format: voc\nroot: VOCshapes\nsplit: val\nclasses: [circle, square, triangle, star, hexagon]\n")
+    config = tmp_path / "tiny.yaml"
+    config.write_text("model: {min_size: 96, max_size: 128, rpn_post_nms_top_n_test: 30, box_representation_size: 32,"
+                      " box_score_thresh: 0.0}\nsolver: {ims_per_batch: 2, base_lr: 0.001, warmup_iters: 1}\n")
+    out = tmp_path / "run"
+    _tool("train_det", "--backbone", "resnet18", "--dataset", dataset, "--config", config, "--max-iter", 1,
+          "--pretrained", "none", "--output", out, monkeypatch=monkeypatch)
+    _tool("eval_voc", "--checkpoint", out / "model_final.pth", monkeypatch=monkeypatch)
+    first = json.loads((out / "model_final.mine_val.eval_voc.json").read_text())
+    folder = out / "model_final.mine_val.voc_results"
+    assert (folder / "comp4_det_val_circle.txt").is_file()
+    assert (out / "model_final.mine_val.pr_voc.png").stat().st_size > 1000
+    _tool("eval_voc", "--voc-root", tmp_path / "VOCshapes", "--split", "val", "--predictions", folder,
+          "--classes", "circle", "square", "triangle", "star", "hexagon",
+          "--output-json", tmp_path / "devkit.json", monkeypatch=monkeypatch)
+    again = json.loads((tmp_path / "devkit.json").read_text())
+    for name, ap in first["per_class"].items():  # boxes printed to 0.01 px: APs agree closely
+        assert again["per_class"][name] == pytest.approx(ap, abs=0.02)
+    with pytest.raises(SystemExit):
+        _tool("eval_voc", "--voc-root", tmp_path / "VOCshapes", "--predictions", folder, monkeypatch=monkeypatch)
+    assert "--voc-root needs --split" in capsys.readouterr().err

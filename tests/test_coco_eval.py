@@ -266,3 +266,27 @@ def test_segm_area_range_uses_mask_area():
     stats = evaluate_coco(gt, to_coco_results(pred, CATEGORY_IDS, ("bbox", "segm")), "segm")
     assert stats["APs"] == pytest.approx(0.5, abs=1e-12)  # FP ranked first, then the TP
     assert stats["APl"] == -1.0
+
+
+def test_faster_coco_eval_backend_gives_the_same_numbers():
+    rng = np.random.default_rng(5)
+    gt = {"images": [{"id": i, "width": 100, "height": 80} for i in range(1, 6)],
+          "annotations": [], "categories": [{"id": 3, "name": "a"}, {"id": 7, "name": "b"}]}
+    for i in range(1, 6):
+        for k in range(3):
+            x, y = rng.uniform(0, 50, 2)
+            w, h = rng.uniform(5, 40, 2)
+            gt["annotations"].append({"id": len(gt["annotations"]) + 1, "image_id": i, "bbox": [x, y, w, h],
+                                      "area": w * h, "iscrowd": 0, "category_id": int(rng.choice([3, 7]))})
+    coco_gt = COCO()
+    coco_gt.dataset = gt
+    coco_gt.createIndex()
+    results = [{"image_id": a["image_id"], "category_id": a["category_id"], "score": float(rng.random()),
+                "bbox": [v + rng.normal(0, 3) for v in a["bbox"][:2]] + a["bbox"][2:]} for a in gt["annotations"]]
+    ours = evaluate_coco(coco_gt, results, "bbox")
+    fast = evaluate_coco(coco_gt, results, "bbox", backend="faster-coco-eval")
+    for name in STAT_NAMES:
+        assert fast[name] == pytest.approx(ours[name], abs=1e-9), name
+    assert fast["per_class"] == pytest.approx(ours["per_class"], abs=1e-9)
+    recall, precision = ours["precision_recall"]["a"]
+    assert len(recall) == len(precision) and 0 <= precision.min() and precision.max() <= 1

@@ -162,3 +162,23 @@ def test_devkit_results_files_round_trip_through_eval_voc(small_shapes, tmp_path
     with pytest.raises(SystemExit):
         _tool("eval_voc", "--voc-root", tmp_path / "VOCshapes", "--predictions", folder, monkeypatch=monkeypatch)
     assert "--voc-root needs --split" in capsys.readouterr().err
+
+
+def test_eval_coco_on_a_ground_truth_file_and_bad_results(small_shapes, tmp_path, monkeypatch, capsys):
+    gt = small_shapes / "shapes" / "instances_val.json"
+    anns = json.loads(gt.read_text())["annotations"]
+    perfect = [{"image_id": a["image_id"], "category_id": a["category_id"], "bbox": a["bbox"], "score": 1.0}
+               for a in anns]
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps(perfect))
+    for backend in ("pycocotools", "faster-coco-eval"):
+        _tool("eval_coco", "--annotations", gt, "--predictions", results, "--backend", backend,
+              "--output-json", tmp_path / f"{backend}.json", monkeypatch=monkeypatch)
+        numbers = json.loads((tmp_path / f"{backend}.json").read_text())["bbox"]
+        assert numbers["AP"] == pytest.approx(1.0) and numbers["AR100"] == pytest.approx(1.0)
+    assert (tmp_path / "pycocotools.pr_bbox.png").stat().st_size > 1000
+    perfect[3]["bbox"] = [1, 2, float("nan"), 4]
+    results.write_text(json.dumps(perfect))
+    with pytest.raises(SystemExit):
+        _tool("eval_coco", "--annotations", gt, "--predictions", results, monkeypatch=monkeypatch)
+    assert "results.json: entry 3 has a bad box or score" in capsys.readouterr().err

@@ -68,6 +68,10 @@ def load_results(path, dataset) -> dict:
     for n, r in enumerate(results):
         if not isinstance(r, dict) or not {"image_id", "category_id", "bbox", "score"} <= set(r):
             raise UserError(f"{path}: entry {n} lacks image_id, category_id, bbox or score")
+        values = np.asarray(r["bbox"] + [r["score"]], dtype=np.float64) if len(r["bbox"]) == 4 else None
+        if values is None or not np.isfinite(values).all() or r["bbox"][2] < 0 or r["bbox"][3] < 0:
+            raise UserError(f"{path}: entry {n} has a bad box or score (need finite x, y, w >= 0, h >= 0): "
+                            f"bbox {r['bbox']}, score {r['score']}")
         if r["image_id"] not in per_image:
             raise UserError(f"{path}: entry {n} names image {r['image_id']!r}, which is not in the dataset")
         if r["category_id"] not in label_of:

@@ -3,7 +3,9 @@
 * :func:`to_coco_results` turns torchvision-style detector outputs into the
   standard COCO results list.
 * :func:`evaluate_coco` runs ``COCOeval`` on such a list and returns the 12
-  summary numbers by name plus per-category AP (as detectron2 computes it).
+  summary numbers by name plus per-category AP (as detectron2 computes it)
+  and per-category precision-recall curves. ``backend="faster-coco-eval"``
+  uses that package's C++ COCOeval, when installed, for the same numbers.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import numpy as np
 from pycocotools import mask as mask_util
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
+
+from backbones.errors import UserError, check_choice
 
 __all__ = ["STAT_NAMES", "to_coco_results", "evaluate_coco"]
 
@@ -182,7 +186,28 @@ def _per_class_ap(coco_gt: COCO, coco_eval: COCOeval) -> dict:
     return per_class
 
 
-def evaluate_coco(coco_gt: COCO, results: list, iou_type: str = "bbox") -> dict:
+BACKENDS = ("pycocotools", "faster-coco-eval")
+
+
+def _evaluator(coco_gt, results, iou_type, backend):
+    """A COCOeval-compatible object, evaluated and accumulated, from the chosen backend."""
+    if backend == "pycocotools":
+        coco_dt = coco_gt.loadRes(results) if results else _empty_results(coco_gt)
+        coco_eval = COCOeval(coco_gt, coco_dt, iou_type)
+    else:
+        try:
+            import faster_coco_eval
+        except ImportError:
+            raise UserError("the faster-coco-eval backend is not installed: pip install faster-coco-eval") from None
+        gt = faster_coco_eval.COCO(copy.deepcopy(coco_gt.dataset))
+        dt = gt.loadRes(results) if results else faster_coco_eval.COCO(_empty_results(coco_gt).dataset)
+        coco_eval = faster_coco_eval.COCOeval_faster(gt, dt, iou_type)
+    coco_eval.evaluate()
+    coco_eval.accumulate()
+    return coco_eval
+
+
+def evaluate_coco(coco_gt: COCO, results: list, iou_type: str = "bbox", backend: str = "pycocotools") -> dict:
     """Run ``COCOeval`` and return its summary by name.
 
     Args:
@@ -205,17 +230,28 @@ def evaluate_coco(coco_gt: COCO, results: list, iou_type: str = "bbox") -> dict:
     """
     if iou_type not in _IOU_TYPES:
         raise ValueError(f"iou_type must be one of {_IOU_TYPES}, got {iou_type!r}")
+    check_choice("COCO evaluation backend", backend, BACKENDS)
     results = _check_results(coco_gt, list(results), iou_type)
     # pycocotools prints progress; keep the caller's stdout clean.
     with contextlib.redirect_stdout(io.StringIO()):
-        coco_dt = coco_gt.loadRes(results) if results else _empty_results(coco_gt)
-        coco_eval = COCOeval(coco_gt, coco_dt, iou_type)
-        coco_eval.evaluate()
-        coco_eval.accumulate()
+        coco_eval = _evaluator(coco_gt, results, iou_type, backend)
     summary = io.StringIO()
     with contextlib.redirect_stdout(summary):
         coco_eval.summarize()
     stats = {name: float(v) for name, v in zip(STAT_NAMES, coco_eval.stats)}
     stats["per_class"] = _per_class_ap(coco_gt, coco_eval)
+    stats["precision_recall"] = _precision_recall(coco_gt, coco_eval)
     stats["summary_text"] = summary.getvalue()
     return stats
+
+
+def _precision_recall(coco_gt, coco_eval) -> dict:
+    """Per class: (recall thresholds, precision at IoU 0.5, all areas, 100 detections)."""
+    precision = np.asarray(coco_eval.eval["precision"])  # (T, R, K, A, M)
+    recall = np.asarray(coco_eval.params.recThrs)
+    curves = {}
+    for k, cat_id in enumerate(coco_eval.params.catIds):
+        p = precision[0, :, k, 0, -1]
+        keep = p > -1
+        curves[coco_gt.cats[cat_id]["name"]] = (recall[keep], p[keep])
+    return curves

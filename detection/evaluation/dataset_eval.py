@@ -26,9 +26,9 @@ def voc_metrics(dataset, predictions, metric="area", iou_threshold=0.5) -> dict:
                         iou_threshold=iou_threshold, metric=metric)
 
 
-def coco_metrics(dataset, predictions, iou_types=("bbox",)) -> dict:
-    """iou_type -> the 12 COCO numbers by name plus per-class AP."""
+def coco_metrics(dataset, predictions, iou_types=("bbox",), backend="pycocotools") -> dict:
+    """iou_type -> the 12 COCO numbers by name, per-class AP and precision-recall curves."""
     coco_gt, coco_id = to_coco_ground_truth(dataset.data)
     results = to_coco_results({coco_id[i]: p for i, p in predictions.items()}, dataset.category_ids,
                                iou_types=iou_types)
-    return {t: evaluate_coco(coco_gt, results, iou_type=t) for t in iou_types}
+    return {t: evaluate_coco(coco_gt, results, iou_type=t, backend=backend) for t in iou_types}

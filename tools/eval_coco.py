@@ -55,6 +55,10 @@ def main():
     print(f"  {'':<5}" + "".join(f"{k:>8}" for k in SHOWN))
     for iou_type, stats in results.items():
         print(f"  {iou_type:<5}" + "".join(f"{100 * stats[k]:8.2f}" for k in SHOWN))
+    width = max(len(n) for n in dataset.class_names)
+    print(f"  per-class AP@[.5:.95]  {'':<{max(0, width - 20)}}" + "".join(f"{t:>8}" for t in results))
+    for name in dataset.class_names:
+        print(f"  {name:<{max(width, 21)}}" + "".join(f"{100 * s['per_class'][name]:8.2f}" for s in results.values()))
     out = write_json(args.output_json or output_path(source, dataset.name, "eval_coco.json"),
                      {"source": str(source), "dataset": dataset.name, "images": len(dataset),
                       **{t: {k: v for k, v in s.items() if k not in ("summary_text", "precision_recall")}

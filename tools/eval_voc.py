@@ -34,6 +34,8 @@ def parse_args(argv=None):
     p.add_argument("--metric", choices=("area", "11point"), default="area",
                    help="area: VOC2010+ (default); 11point: VOC2007")
     p.add_argument("--iou-threshold", type=float, default=0.5)
+    p.add_argument("--exclusive-threshold", action="store_true",
+                   help="match at IoU > threshold (py-faster-rcnn) instead of >= (the official devkit)")
     p.add_argument("--output-json", help="where to write the numbers (default: <input>.<dataset>.eval_voc.json)")
     return p.parse_args(argv)
 
@@ -67,16 +69,23 @@ def main():
             split = getattr(dataset.data, "split", dataset.name)  # VOC data knows its ImageSets list
             write_voc_results(folder, predictions, dataset.class_names, split)
             print(f"wrote {folder}/comp4_det_{split}_<class>.txt")
-    result = voc_metrics(dataset, predictions, metric=args.metric, iou_threshold=args.iou_threshold)
-    print(f"VOC {args.metric} AP@{args.iou_threshold:g} on {len(dataset)} images of {dataset.name}")
+    result = voc_metrics(dataset, predictions, metric=args.metric, iou_threshold=args.iou_threshold,
+                         inclusive_threshold=not args.exclusive_threshold)
+    side = ">" if args.exclusive_threshold else ">="
+    print(f"VOC {args.metric} AP, match at IoU {side} {args.iou_threshold:g}, on {len(dataset)} images of "
+          f"{dataset.name}")
     width = max(len(n) for n in result["per_class"])
     for name, ap in result["per_class"].items():
         print(f"  {name:<{width}}  {'n/a' if math.isnan(ap) else f'{100 * ap:6.2f}'}")
     print(f"  {'mAP':<{width}}  {100 * result['mAP']:6.2f}")
+    coco_style = result["voc_style_coco_ap"]
+    print(f"  VOC-style AP over IoU .5:.95 (as detectron2 reports; not COCO's AP): {100 * coco_style['AP']:.2f} "
+          f"(AP50 {100 * coco_style['AP50']:.2f}, AP75 {100 * coco_style['AP75']:.2f})")
     out = write_json(args.output_json or output_path(source, dataset.name, "eval_voc.json"),
                      {"metric": result["metric"], "iou_threshold": result["iou_threshold"], "source": str(source),
-                      "dataset": dataset.name, "images": len(dataset), "per_class": result["per_class"],
-                      "mAP": result["mAP"]})
+                      "dataset": dataset.name, "images": len(dataset), "match": f"IoU {side} {args.iou_threshold:g}",
+                      "per_class": result["per_class"], "mAP": result["mAP"],
+                      "voc_style_ap_50_95": coco_style})
     print(f"wrote {out}")
     png = plot_precision_recall(result["precision_recall"], result["per_class"],
                                 Path(out).with_suffix(".pr.png") if args.output_json

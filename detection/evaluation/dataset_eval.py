@@ -11,7 +11,7 @@ import numpy as np
 
 from ..data.coco_format import to_coco_ground_truth
 from .coco import evaluate_coco, to_coco_results
-from .voc import evaluate_voc, to_voc_boxes
+from .voc import evaluate_voc, evaluate_voc_coco_style, to_voc_boxes
 
 
 def voc_ground_truth(dataset) -> dict:
@@ -19,11 +19,16 @@ def voc_ground_truth(dataset) -> dict:
                            "difficult": rec.ignore} for rec in dataset.records}
 
 
-def voc_metrics(dataset, predictions, metric="area", iou_threshold=0.5) -> dict:
+def voc_metrics(dataset, predictions, metric="area", iou_threshold=0.5, inclusive_threshold=True) -> dict:
+    """evaluate_voc's result plus ``"voc_style_coco_ap"``: AP/AP50/AP75 over IoU .5:.95 (detectron2's)."""
     detections = {i: {"boxes": to_voc_boxes(p["boxes"]), "scores": p["scores"], "labels": p["labels"]}
                   for i, p in predictions.items()}
-    return evaluate_voc(detections, voc_ground_truth(dataset), dataset.class_names,
-                        iou_threshold=iou_threshold, metric=metric)
+    truth = voc_ground_truth(dataset)
+    result = evaluate_voc(detections, truth, dataset.class_names, iou_threshold=iou_threshold, metric=metric,
+                          inclusive_threshold=inclusive_threshold)
+    result["voc_style_coco_ap"] = evaluate_voc_coco_style(detections, truth, dataset.class_names, metric=metric,
+                                                          inclusive_threshold=inclusive_threshold)
+    return result
 
 
 def coco_metrics(dataset, predictions, iou_types=("bbox",), backend="pycocotools") -> dict:

@@ -116,19 +116,23 @@ def test_default_backbone_weights_depend_on_the_data(argv, pretrained):
     assert tool["resolve_config"](tool["parse_args"](argv)).model.pretrained == pretrained
 
 
-@pytest.mark.slow
-def test_train_and_evaluate_on_a_users_voc_folder_from_yaml(small_shapes, tmp_path, monkeypatch, capsys):
-    # the shapes tree is also a VOC folder: a user's data given only by a YAML file
+def _train_on_voc_yaml(small_shapes, tmp_path, monkeypatch, splits):
+    """Train 2 iterations on the shapes tree read as a user's VOC folder given only by a YAML file."""
     (tmp_path / "VOCshapes").symlink_to(small_shapes / "shapes")
     dataset = tmp_path / "mine.yaml"
-    dataset.write_text("format: voc\nroot: VOCshapes\nclasses: [circle, square, triangle, star, hexagon]\n"
-                       "train: {split: train}\nval: {split: val}\n")
+    dataset.write_text("format: voc\nroot: VOCshapes\nclasses: [circle, square, triangle, star, hexagon]\n" + splits)
     config = tmp_path / "tiny.yaml"
-    config.write_text("model: {min_size: 96, max_size: 128, rpn_post_nms_top_n_test: 30, box_representation_size: 32}\n"
-                      "solver: {ims_per_batch: 2, base_lr: 0.001, warmup_iters: 1, steps: [10], log_period: 1}\n")
+    config.write_text("model: {min_size: 96, max_size: 128, rpn_post_nms_top_n_test: 30, box_representation_size: 32,"
+                      " box_score_thresh: 0.0}\nsolver: {ims_per_batch: 2, base_lr: 0.001, warmup_iters: 1}\n")
     out = tmp_path / "run"
     _tool("train_det", "--backbone", "resnet18", "--dataset", dataset, "--config", config, "--max-iter", 2,
           "--pretrained", "none", "--output", out, monkeypatch=monkeypatch)
+    return out
+
+
+@pytest.mark.slow
+def test_train_and_evaluate_on_a_users_voc_folder_from_yaml(small_shapes, tmp_path, monkeypatch, capsys):
+    out = _train_on_voc_yaml(small_shapes, tmp_path, monkeypatch, "train: {split: train}\nval: {split: val}\n")
     assert "on mine_train (24 images, 5 classes)" in capsys.readouterr().out
     _tool("eval_voc", "--checkpoint", out / "model_final.pth", monkeypatch=monkeypatch)
     result = json.loads((out / "model_final.mine_val.eval_voc.json").read_text())
@@ -139,15 +143,7 @@ def test_train_and_evaluate_on_a_users_voc_folder_from_yaml(small_shapes, tmp_pa
 
 @pytest.mark.slow
 def test_devkit_results_files_round_trip_through_eval_voc(small_shapes, tmp_path, monkeypatch, capsys):
-    (tmp_path / "VOCshapes").symlink_to(small_shapes / "shapes")
-    dataset = tmp_path / "mine.yaml"
-    dataset.write_text("format: voc\nroot: VOCshapes\nsplit: val\nclasses: [circle, square, triangle, star, hexagon]\n")
-    config = tmp_path / "tiny.yaml"
-    config.write_text("model: {min_size: 96, max_size: 128, rpn_post_nms_top_n_test: 30, box_representation_size: 32,"
-                      " box_score_thresh: 0.0}\nsolver: {ims_per_batch: 2, base_lr: 0.001, warmup_iters: 1}\n")
-    out = tmp_path / "run"
-    _tool("train_det", "--backbone", "resnet18", "--dataset", dataset, "--config", config, "--max-iter", 1,
-          "--pretrained", "none", "--output", out, monkeypatch=monkeypatch)
+    out = _train_on_voc_yaml(small_shapes, tmp_path, monkeypatch, "split: val\n")
     _tool("eval_voc", "--checkpoint", out / "model_final.pth", monkeypatch=monkeypatch)
     first = json.loads((out / "model_final.mine_val.eval_voc.json").read_text())
     folder = out / "model_final.mine_val.voc_results"

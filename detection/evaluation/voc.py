@@ -33,14 +33,6 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-__all__ = [
-    "voc_ap",
-    "to_voc_boxes",
-    "from_voc_boxes",
-    "evaluate_voc",
-    "evaluate_voc_coco_style",
-]
-
 _METRICS = ("area", "11point")
 _EPS = np.finfo(np.float64).eps
 # Same thresholds as detectron2's PascalVOCDetectionEvaluator (range(50, 100, 5)).

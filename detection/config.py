@@ -100,23 +100,66 @@ def _section(cls, values, where):
     return cls(**values)
 
 
+def _read_yaml(path: Path) -> dict:
+    if not path.is_file():
+        raise UserError(f"config file {path} does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where_in_file = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise UserError(f"{path} is not valid YAML{where_in_file}: {getattr(err, 'problem', None) or err}") from None
+    if not isinstance(raw, dict):
+        raise UserError(f"{path} must hold a mapping with model/solver/data sections")
+    return raw
+
+
+def _merge(base: dict, child: dict) -> dict:
+    """Child values win; sections (mappings) merge key by key."""
+    merged = dict(base)
+    for key, value in child.items():
+        merged[key] = _merge(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+    return merged
+
+
+def read_config_file(path, _seen=()) -> dict:
+    """A YAML config with its ``_base_`` files (a path or a list, relative to it) merged underneath."""
+    path = Path(path).resolve()
+    if path in _seen:
+        raise UserError(f"{path} inherits from itself through _base_")
+    raw = _read_yaml(path)
+    bases = raw.pop("_base_", [])
+    merged = {}
+    for base in [bases] if isinstance(bases, str) else bases:
+        base_path = path.parent / base
+        if not base_path.is_file():
+            raise UserError(f"{path}: _base_ file {base_path} does not exist")
+        merged = _merge(merged, read_config_file(base_path, _seen + (path,)))
+    return _merge(merged, raw)
+
+
+def parse_overrides(items) -> dict:
+    """``["solver.base_lr=0.02", "model.min_size=[640,800]"]`` -> {section: {key: value}} (values as YAML)."""
+    overrides = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        section, dot, name = key.partition(".")
+        if not sep or not dot or not name:
+            raise UserError(f"override {item!r} must look like section.key=value, e.g. solver.base_lr=0.02")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise UserError(f"override {item!r}: {text!r} is not a valid value") from None
+        overrides.setdefault(section, {})[name] = value
+    return overrides
+
+
 def load_config(path=None, overrides: Optional[dict] = None) -> TrainConfig:
-    """Read ``path`` (YAML) if given, then apply ``overrides`` ({section: {key: value}})."""
+    """Read ``path`` (YAML, with ``_base_`` inheritance) if given, then apply ``overrides`` ({section: {key: value}})."""
     raw = {}
     where = "config"
     if path is not None:
-        path, where = Path(path), str(path)
-        if not path.is_file():
-            raise UserError(f"config file {path} does not exist")
-        try:
-            raw = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as err:
-            mark = getattr(err, "problem_mark", None)
-            where_in_file = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-            raise UserError(f"{path} is not valid YAML{where_in_file}: "
-                            f"{getattr(err, 'problem', None) or err}") from None
-        if not isinstance(raw, dict):
-            raise UserError(f"{path} must hold a mapping with model/solver/data sections")
+        raw, where = read_config_file(path), str(path)
     sections = {"model": DetectorConfig, "solver": SolverConfig, "data": DataConfig}
     for key, values in raw.items():
         check_choice(f"section in {where}", key, sections)

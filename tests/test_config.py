@@ -48,3 +48,31 @@ def test_empty_sections_take_the_defaults(tmp_path):
 def test_missing_config_file(tmp_path):
     with pytest.raises(UserError, match="config file .*nope.yaml does not exist"):
         load_config(tmp_path / "nope.yaml")
+
+
+def test_base_files_merge_under_the_child(tmp_path):
+    (tmp_path / "base.yaml").write_text("model: {backbone: resnet50, mask: true}\nsolver: {base_lr: 0.02, max_iter: 100}\n")
+    (tmp_path / "mid.yaml").write_text("_base_: base.yaml\nsolver: {max_iter: 50}\n")
+    child = _write(tmp_path, "_base_: [mid.yaml]\nmodel: {backbone: resnet101}\n")
+    cfg = load_config(child)
+    assert (cfg.model.backbone, cfg.model.mask, cfg.solver.base_lr, cfg.solver.max_iter) == ("resnet101", True, 0.02, 50)
+
+
+def test_bad_bases(tmp_path):
+    with pytest.raises(UserError, match=r"_base_ file .*missing.yaml does not exist"):
+        load_config(_write(tmp_path, "_base_: missing.yaml\n"))
+    (tmp_path / "a.yaml").write_text("_base_: cfg.yaml\n")
+    with pytest.raises(UserError, match="inherits from itself through _base_"):
+        load_config(_write(tmp_path, "_base_: a.yaml\n"))
+
+
+def test_command_line_overrides():
+    from detection.config import parse_overrides
+    overrides = parse_overrides(["solver.base_lr=0.01", "model.min_size=[640, 800]", "model.mask=true"])
+    assert overrides == {"solver": {"base_lr": 0.01}, "model": {"min_size": [640, 800], "mask": True}}
+    cfg = load_config(None, overrides)
+    assert (cfg.solver.base_lr, cfg.model.min_size, cfg.model.mask) == (0.01, (640, 800), True)
+    with pytest.raises(UserError, match="must look like section.key=value"):
+        parse_overrides(["base_lr=0.1"])
+    with pytest.raises(UnknownNameError, match=r"unknown key in config \[solver\] 'lr'"):
+        load_config(None, parse_overrides(["solver.lr=0.1"]))

@@ -178,3 +178,12 @@ def test_eval_coco_on_a_ground_truth_file_and_bad_results(small_shapes, tmp_path
     with pytest.raises(SystemExit):
         _tool("eval_coco", "--annotations", gt, "--predictions", results, monkeypatch=monkeypatch)
     assert "results.json: entry 3 has a bad box or score" in capsys.readouterr().err
+
+
+def test_overrides_after_the_flags_win():
+    tool = runpy.run_path(str(ROOT / "tools" / "train_det.py"), run_name="train_det")
+    args = tool["parse_args"](["--config", "configs/shapes_demo.yaml", "--max-iter", "7", "solver.base_lr=0.5",
+                               "model.anchor_sizes=[8, 16, 32, 64, 128]"])
+    cfg = tool["resolve_config"](args)
+    assert (cfg.solver.base_lr, cfg.solver.max_iter, cfg.model.anchor_sizes) == (0.5, 7, (8, 16, 32, 64, 128))
+    assert cfg.solver.ims_per_batch == 4  # from the YAML

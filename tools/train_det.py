@@ -14,7 +14,7 @@ import torch
 
 from backbones.errors import UserError
 from detection.cli import run
-from detection.config import load_config
+from detection.config import load_config, parse_overrides
 from detection.data.catalog import load_dataset
 from detection.data.dataset import DetectionDataset
 from detection.data.transforms import train_augmentation
@@ -36,6 +36,8 @@ def parse_args(argv=None):
     p.add_argument("--overwrite", action="store_true", help="reuse an output folder that holds another run")
     p.add_argument("--num-workers", type=int, help="data loading processes")
     p.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    p.add_argument("overrides", nargs="*", metavar="section.key=value",
+                   help="config overrides applied last, e.g. solver.base_lr=0.01 model.min_size=[640,800]")
     return p.parse_args(argv)
 
 
@@ -44,7 +46,10 @@ def resolve_config(args):
                                ("pretrained", args.pretrained)) if v is not None}
     data = {k: v for k, v in (("train", args.dataset), ("num_workers", args.num_workers)) if v is not None}
     solver = {"max_iter": args.max_iter} if args.max_iter is not None else {}
-    cfg = load_config(args.config, {"model": model, "data": data, "solver": solver})
+    flags = {"model": model, "data": data, "solver": solver}
+    for section, values in parse_overrides(args.overrides).items():
+        flags[section] = {**flags.get(section, {}), **values}
+    cfg = load_config(args.config, flags)
     if cfg.model.pretrained is None:  # ImageNet weights by default, except on the synthetic data
         cfg.model.pretrained = "none" if cfg.data.train.startswith("shapes") else "torchvision"
     return cfg

@@ -20,6 +20,7 @@ import yaml
 from backbones.errors import UserError, check_choice
 
 from .detector import DetectorConfig, plain_dict
+from .yaml_file import read_yaml_mapping
 
 
 @dataclass
@@ -100,20 +101,6 @@ def _section(cls, values, where):
     return cls(**values)
 
 
-def _read_yaml(path: Path) -> dict:
-    if not path.is_file():
-        raise UserError(f"config file {path} does not exist")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where_in_file = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        raise UserError(f"{path} is not valid YAML{where_in_file}: {getattr(err, 'problem', None) or err}") from None
-    if not isinstance(raw, dict):
-        raise UserError(f"{path} must hold a mapping with model/solver/data sections")
-    return raw
-
-
 def _merge(base: dict, child: dict) -> dict:
     """Child values win; sections (mappings) merge key by key."""
     merged = dict(base)
@@ -127,7 +114,7 @@ def read_config_file(path, _seen=()) -> dict:
     path = Path(path).resolve()
     if path in _seen:
         raise UserError(f"{path} inherits from itself through _base_")
-    raw = _read_yaml(path)
+    raw = read_yaml_mapping(path, "config file", "with model/solver/data sections")
     bases = raw.pop("_base_", [])
     merged = {}
     for base in [bases] if isinstance(bases, str) else bases:

@@ -8,7 +8,7 @@ Everything the model needs to be rebuilt lives in one :class:`DetectorConfig`;
 input normalisation), which is what checkpoints store.
 """
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional, Sequence, Union
 
 from torchvision.models.detection import FasterRCNN, MaskRCNN

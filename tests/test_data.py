@@ -41,7 +41,7 @@ def test_evaluation_split_of_a_training_set():
 ])
 def test_absent_data_names_the_missing_path(tmp_path, monkeypatch, name, missing):
     monkeypatch.setenv("DETECTION_DATASETS", str(tmp_path))
-    with pytest.raises(UserError, match=f"does not exist; see datasets/README.md") as err:
+    with pytest.raises(UserError, match="does not exist; see datasets/README.md") as err:
         load_dataset(name)
     assert str(tmp_path / missing) in str(err.value)
 

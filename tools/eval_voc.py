@@ -46,9 +46,6 @@ def devkit_predictions(args):
     if not Path(args.predictions).is_dir():
         raise UserError(f"{args.predictions} is not a folder of devkit results files")
     root = Path(args.voc_root)
-    if not (root / "ImageSets" / "Main" / f"{args.split}.txt").is_file():
-        raise UserError(f"{root / 'ImageSets' / 'Main' / (args.split + '.txt')} does not exist; "
-                        f"--voc-root must be a VOC<year> folder")
     data = load_voc(root, args.split, name=f"{root.name}_{args.split}",
                     **({"class_names": tuple(args.classes)} if args.classes else {}))
     dataset = DetectionDataset(data)

@@ -14,10 +14,9 @@ built-in ``shapes`` set is generated there on first use.
 import os
 from pathlib import Path
 
-import yaml
-
 from backbones.errors import UserError, check_choice
 
+from ..yaml_file import read_yaml_mapping
 from . import shapes
 from .coco_format import load_coco
 from .records import DetectionData
@@ -49,9 +48,7 @@ def _coco(name, annotation_file, image_folder):
 
 def _voc(name, year, split):
     def load():
-        root = _exists(name, data_root() / "VOCdevkit" / f"VOC{year}")
-        _exists(name, root / "ImageSets" / "Main" / f"{split}.txt")
-        return load_voc(root, split, name=name)
+        return load_voc(_exists(name, data_root() / "VOCdevkit" / f"VOC{year}"), split, name=name)
     return load
 
 
@@ -130,14 +127,7 @@ def load_dataset_file(path, role="train") -> DetectionData:
     Relative paths resolve against the YAML file's folder.
     """
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"dataset file {path} does not exist")
-    try:
-        spec = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise UserError(f"{path} is not valid YAML: {getattr(err, 'problem', None) or err}") from None
-    if not isinstance(spec, dict):
-        raise UserError(f"{path} must hold a mapping (format, annotations/images or root/split, ...)")
+    spec = read_yaml_mapping(path, "dataset file", "(format, annotations/images or root/split, ...)")
     section = "train" if role == "train" else "val"
     if section in spec or "train" in spec or "val" in spec:
         if section not in spec:
@@ -167,8 +157,5 @@ def _load_spec(spec, path, section):
             raise UserError(f"{path}: classes {classes} differ from the categories in {spec['annotations']} "
                             f"({data.class_names}, in category-id order)")
         return data
-    root = base / spec["root"]
-    if not (root / "ImageSets" / "Main" / f"{spec['split']}.txt").is_file():
-        raise UserError(f"{path}: {root / 'ImageSets' / 'Main' / (spec['split'] + '.txt')} does not exist")
-    return load_voc(root, spec["split"], class_names=classes or VOC_CLASSES, name=name,
+    return load_voc(base / spec["root"], spec["split"], class_names=classes or VOC_CLASSES, name=name,
                     **({"image_ext": spec["image_ext"]} if "image_ext" in spec else {}))

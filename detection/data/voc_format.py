@@ -106,7 +106,7 @@ def _read_split(path: Path) -> list:
     try:
         text = path.read_text(encoding="utf-8-sig")  # -sig: tolerate a BOM from Windows editors
     except FileNotFoundError:
-        raise UserError(f"VOC split list not found: expected {path} (one image stem per line, next to "
+        raise UserError(f"VOC split list {path} does not exist (one image stem per line, next to "
                         f"Annotations/ and JPEGImages/; the data layout is described in "
                         f"datasets/README.md)") from None
     except OSError as err:

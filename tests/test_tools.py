@@ -110,6 +110,8 @@ def test_user_mistakes_get_one_line_errors(args, message, tmp_path):
     (["--dataset", "coco"], "torchvision"),
     (["--dataset", "coco", "--pretrained", "none"], "none"),
     (["--dataset", "shapes", "--pretrained", "w.pth"], "w.pth"),
+    (["--dataset", "shapes_train"], "none"),
+    (["--dataset", "shapes_like.yaml"], "torchvision"),  # a user's data, not the built-in set
 ])
 def test_default_backbone_weights_depend_on_the_data(argv, pretrained):
     tool = runpy.run_path(str(ROOT / "tools" / "train_det.py"), run_name="train_det")
@@ -173,11 +175,12 @@ def test_eval_coco_on_a_ground_truth_file_and_bad_results(small_shapes, tmp_path
         numbers = json.loads((tmp_path / f"{backend}.json").read_text())["bbox"]
         assert numbers["AP"] == pytest.approx(1.0) and numbers["AR100"] == pytest.approx(1.0)
     assert (tmp_path / "pycocotools.pr_bbox.png").stat().st_size > 1000
-    perfect[3]["bbox"] = [1, 2, float("nan"), 4]
-    results.write_text(json.dumps(perfect))
-    with pytest.raises(SystemExit):
-        _tool("eval_coco", "--annotations", gt, "--predictions", results, monkeypatch=monkeypatch)
-    assert "results.json: entry 3 has a bad box or score" in capsys.readouterr().err
+    for bad in ([1, 2, float("nan"), 4], [1, 2, -3, 4], "1 2 3 4", [1, 2, 3]):
+        perfect[3]["bbox"] = bad
+        results.write_text(json.dumps(perfect))
+        with pytest.raises(SystemExit):
+            _tool("eval_coco", "--annotations", gt, "--predictions", results, monkeypatch=monkeypatch)
+        assert "results.json: entry 3 has a bad box or score" in capsys.readouterr().err
 
 
 def test_overrides_after_the_flags_win():

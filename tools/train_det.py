@@ -15,7 +15,7 @@ import torch
 from backbones.errors import UserError
 from detection.cli import run
 from detection.config import load_config, parse_overrides
-from detection.data.catalog import load_dataset
+from detection.data.catalog import PAIRS, load_dataset
 from detection.data.dataset import DetectionDataset
 from detection.data.transforms import train_augmentation
 from detection.detector import build_detector
@@ -51,7 +51,7 @@ def resolve_config(args):
         flags[section] = {**flags.get(section, {}), **values}
     cfg = load_config(args.config, flags)
     if cfg.model.pretrained is None:  # ImageNet weights by default, except on the synthetic data
-        cfg.model.pretrained = "none" if cfg.data.train.startswith("shapes") else "torchvision"
+        cfg.model.pretrained = "none" if cfg.data.train in PAIRS["shapes"] + ("shapes",) else "torchvision"
     return cfg
 
 

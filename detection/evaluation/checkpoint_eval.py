@@ -68,8 +68,7 @@ def load_results(path, dataset) -> dict:
     for n, r in enumerate(results):
         if not isinstance(r, dict) or not {"image_id", "category_id", "bbox", "score"} <= set(r):
             raise UserError(f"{path}: entry {n} lacks image_id, category_id, bbox or score")
-        values = np.asarray(r["bbox"] + [r["score"]], dtype=np.float64) if len(r["bbox"]) == 4 else None
-        if values is None or not np.isfinite(values).all() or r["bbox"][2] < 0 or r["bbox"][3] < 0:
+        if not _finite_box_and_score(r["bbox"], r["score"]):
             raise UserError(f"{path}: entry {n} has a bad box or score (need finite x, y, w >= 0, h >= 0): "
                             f"bbox {r['bbox']}, score {r['score']}")
         if r["image_id"] not in per_image:
@@ -79,6 +78,15 @@ def load_results(path, dataset) -> dict:
         per_image[r["image_id"]].append(r)
     with_masks = bool(results) and all("segmentation" in r for r in results)
     return {i: _stack(rs, label_of, with_masks) for i, rs in per_image.items()}
+
+
+def _finite_box_and_score(bbox, score) -> bool:
+    """A box [x, y, w, h] of finite numbers with w, h >= 0, and a finite score."""
+    try:
+        values = np.asarray(list(bbox) + [score], dtype=np.float64)
+    except (TypeError, ValueError):
+        return False
+    return values.shape == (5,) and bool(np.isfinite(values).all()) and values[2] >= 0 and values[3] >= 0
 
 
 def _stack(results, label_of, with_masks):

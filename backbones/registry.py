@@ -104,7 +104,6 @@ def build(name: str, pretrained=None, norm: Optional[str] = None, freeze_at: int
         load_into(model, read_checkpoint_file(source), str(source))
     model.pixel_mean = source.mean if isinstance(source, PretrainedWeights) else IMAGENET_MEAN
     model.pixel_std = source.std if isinstance(source, PretrainedWeights) else IMAGENET_STD
-    model.pretrained_source = None if source is None else str(getattr(source, "source", source))
     if freeze_at:
         model.freeze(freeze_at)
     return model

@@ -63,7 +63,7 @@ def main():
         dataset, predictions, source = get_predictions(args)
         if args.checkpoint:
             folder = output_path(source, dataset.name, "voc_results")
-            split = getattr(dataset.data, "split", dataset.name)  # VOC data knows its ImageSets list
+            split = dataset.data.split or dataset.name  # VOC data knows its ImageSets list
             write_voc_results(folder, predictions, dataset.class_names, split)
             print(f"wrote {folder}/comp4_det_{split}_<class>.txt")
     result = voc_metrics(dataset, predictions, metric=args.metric, iou_threshold=args.iou_threshold,

@@ -39,10 +39,8 @@ def load_coco(annotations, images, name=None) -> DetectionData:
     problems = DataProblems()
     records = [_record(coco, image_id, Path(images), label_of, problems, annotations)
                for image_id in sorted(coco.imgs)]
-    data = DetectionData(name or Path(annotations).stem, records,
-                         [coco.cats[c]["name"] for c in category_ids], category_ids, problems)
-    data.coco = coco  # the original ground truth, for COCOeval
-    return data
+    return DetectionData(name or Path(annotations).stem, records, [coco.cats[c]["name"] for c in category_ids],
+                         category_ids, problems, coco=coco)
 
 
 def _record(coco, image_id, images, label_of, problems, path):
@@ -82,7 +80,7 @@ def to_coco_ground_truth(data: DetectionData):
     records with integer image ids: ignored objects become crowd regions and
     areas are box areas.
     """
-    if getattr(data, "coco", None) is not None:
+    if data.coco is not None:
         return data.coco, {rec.image_id: rec.image_id for rec in data.records}
     images, annotations = [], []
     for index, rec in enumerate(data.records):

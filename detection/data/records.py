@@ -48,6 +48,8 @@ class DetectionData:
     class_names: list             # label l (1..C) is class_names[l - 1]
     category_ids: list            # label l exports as category_ids[l - 1]
     problems: DataProblems = field(default_factory=DataProblems)
+    coco: Any = None              # the original pycocotools COCO ground truth, for data loaded from COCO JSON
+    split: Optional[str] = None   # the VOC ImageSets list it came from (devkit results files are named after it)
 
 
 def clip_box(box, width, height):

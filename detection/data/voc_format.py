@@ -52,15 +52,14 @@ def load_voc(root, split, class_names=VOC_CLASSES, name=None, image_ext=".jpg") 
         _load_record(root, stem, label_of, image_ext, problems)
         for stem in _read_split(root / "ImageSets" / "Main" / f"{split}.txt")
     ]
-    data = DetectionData(
+    return DetectionData(
         name=name or f"{root.name}_{split}",
         records=records,
         class_names=class_names,
         category_ids=list(range(1, len(class_names) + 1)),
         problems=problems,
+        split=split,
     )
-    data.split = split  # devkit results files are named after it
-    return data
 
 
 def voc_union(datas, name) -> DetectionData:

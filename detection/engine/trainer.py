@@ -1,7 +1,7 @@
 """The training loop behind ``tools/train_det.py``.
 
 One process, iteration-based (as Detectron): each iteration draws a batch,
-sums the detector's losses, steps SGD and the LR schedule. Metrics go to
+sums the detector's losses, steps the optimizer and the LR schedule. Metrics go to
 ``metrics.jsonl`` and checkpoints to the output folder.
 """
 import itertools

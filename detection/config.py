@@ -1,10 +1,11 @@
 """Training configuration: one dataclass per concern, read from YAML and validated.
 
-A YAML file holds up to three sections, each optional::
+A YAML file holds up to four sections, each optional::
 
-    model:  {backbone: resnet18, neck: fpn, mask: true, ...}   # DetectorConfig
-    solver: {base_lr: 0.02, max_iter: 1000, ...}              # SolverConfig
-    data:   {train: shapes, num_workers: 2, ...}               # DataConfig
+    model:   {backbone: resnet18, neck: fpn, mask: true, ...}   # DetectorConfig
+    solver:  {schedule: 1x, ims_per_batch: 16, ...}            # SolverConfig
+    data:    {train: shapes, num_workers: 2, ...}               # DataConfig
+    runtime: {amp: bf16, channels_last: true, ...}              # RuntimeConfig
 
 Unknown keys and wrong types are rejected before anything runs, naming the
 key, the file and the closest valid keys.
@@ -20,16 +21,23 @@ import yaml
 from backbones.errors import UserError, check_choice
 
 from .detector import DetectorConfig, plain_dict
+from .engine.solver import apply_schedule
 from .yaml_file import read_yaml_mapping
 
 
 @dataclass
 class SolverConfig:
-    ims_per_batch: int = 2
+    # a named schedule (1x, 2x, 3x, paper_coco, paper_voc; see engine/solver.py) fills base_lr,
+    # max_iter, steps, warmup_iters and reference_batch_size wherever the config leaves them unset
+    schedule: Optional[str] = None
+    ims_per_batch: int = 2          # images per iteration over all processes (split across ranks)
+    reference_batch_size: Optional[int] = None  # set: the linear scaling rule adapts lr/iterations to ims_per_batch
     optimizer: str = "sgd"          # "sgd" (the paper's) or "adamw" (converges faster on short runs)
     base_lr: float = 0.02
     momentum: float = 0.9
     weight_decay: float = 1e-4
+    weight_decay_norm: Optional[float] = None  # for norm layers' scale/shift; None: weight_decay
+    weight_decay_bias: Optional[float] = None  # for biases; None: weight_decay
     max_iter: int = 90000
     warmup_iters: int = 1000
     warmup_factor: float = 0.001
@@ -37,6 +45,8 @@ class SolverConfig:
     gamma: float = 0.1
     clip_grad_norm: Optional[float] = None
     checkpoint_period: int = 5000
+    keep_last: int = 3              # periodic checkpoints kept (0: all); final and best are always kept
+    eval_period: int = 0            # evaluate on data.test every N iterations and at the end; 0: never
     log_period: int = 20
     seed: int = 0
 
@@ -52,14 +62,31 @@ class DataConfig:
     filter_empty_images: bool = True  # leave images without trainable objects out of training
 
 
+AMP_MODES = ("none", "fp16", "bf16")
+
+
+@dataclass
+class RuntimeConfig:
+    device: Optional[str] = None     # cpu | cuda; None: cuda when available
+    amp: str = "none"                # none | fp16 (CUDA, with a grad scaler) | bf16 (CUDA or CPU)
+    channels_last: bool = False      # NHWC convolutions (faster with AMP on recent GPUs)
+    # cuDNN autotuning pays off only when input shapes repeat; multi-scale training and mixed
+    # aspect ratios give new shapes nearly every iteration, hence off by default (as detectron2)
+    cudnn_benchmark: bool = False
+
+
+SECTIONS = {"model": DetectorConfig, "solver": SolverConfig, "data": DataConfig, "runtime": RuntimeConfig}
+
+
 @dataclass
 class TrainConfig:
     model: DetectorConfig = field(default_factory=DetectorConfig)
     solver: SolverConfig = field(default_factory=SolverConfig)
     data: DataConfig = field(default_factory=DataConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
 
     def to_dict(self) -> dict:
-        return {"model": plain_dict(self.model), "solver": plain_dict(self.solver), "data": plain_dict(self.data)}
+        return {name: plain_dict(getattr(self, name)) for name in SECTIONS}
 
 
 def _check_type(where, key, value, annotation):
@@ -147,12 +174,18 @@ def load_config(path=None, overrides: Optional[dict] = None) -> TrainConfig:
     where = "config"
     if path is not None:
         raw, where = read_config_file(path), str(path)
-    sections = {"model": DetectorConfig, "solver": SolverConfig, "data": DataConfig}
     for key, values in raw.items():
-        check_choice(f"section in {where}", key, sections)
+        check_choice(f"section in {where}", key, SECTIONS)
         if values is not None and not isinstance(values, dict):
             raise UserError(f"{where} [{key}] must be a mapping of keys to values, got {values!r}")
     for section, values in (overrides or {}).items():
+        check_choice("override section", section, SECTIONS)
         raw[section] = {**(raw.get(section) or {}), **values}
-    return TrainConfig(**{name: _section(cls, raw.get(name) or {}, f"{where} [{name}]")
-                          for name, cls in sections.items()})
+    solver = raw.get("solver") or {}
+    if solver.get("schedule") is not None:
+        _check_type(f"{where} [solver]", "schedule", solver["schedule"], str)
+        raw["solver"] = apply_schedule(solver)
+    cfg = TrainConfig(**{name: _section(cls, raw.get(name) or {}, f"{where} [{name}]")
+                         for name, cls in SECTIONS.items()})
+    check_choice("runtime.amp", cfg.runtime.amp, AMP_MODES)
+    return cfg

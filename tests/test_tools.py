@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,7 +42,8 @@ def test_train_evaluate_and_draw(small_shapes, tmp_path, monkeypatch, capsys):
     assert (out / "model_final.pth").is_file() and (out / "model_0000003.pth").is_file()
     metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [m["iteration"] for m in metrics] == [2, 4, 6] and "loss_mask" in metrics[0]
-    saved = json.loads((out / "config.json").read_text())
+    assert list(out.glob("events.out.tfevents.*")) and (out / "training_curves.png").stat().st_size > 1000
+    saved = yaml.safe_load((out / "config.yaml").read_text())
     # fine-tuning defaults: frozen BN, stem and res2 frozen
     assert saved["model"]["pretrained"] == str(backbone) and saved["model"]["norm"] == "frozen_bn"
     assert saved["model"]["freeze_at"] == 2
@@ -81,13 +83,13 @@ def test_train_evaluate_and_draw(small_shapes, tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit) as exit_:
         _tool("train_det", "--dataset", "shapes", "--output", out, monkeypatch=monkeypatch)
     assert exit_.value.code == 2
-    assert "already holds a run; pass --overwrite" in capsys.readouterr().err
+    assert "already holds a run; pass --resume to continue it, --overwrite" in capsys.readouterr().err
     (out / "notes.txt").write_text("mine")
     _tool("train_det", "--dataset", "shapes", "--config", config, "--max-iter", 2, "--output", out,
           "--overwrite", monkeypatch=monkeypatch)
     assert (out / "notes.txt").exists() and not (out / "model_0000003.pth").exists()
     assert not (out / "model_final.shapes_val.eval_voc.json").exists()
-    assert json.loads((out / "config.json").read_text())["model"]["norm"] == "gn"  # from scratch
+    assert yaml.safe_load((out / "config.yaml").read_text())["model"]["norm"] == "gn"  # from scratch
 
 
 @pytest.mark.parametrize("args, message", [

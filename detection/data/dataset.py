@@ -16,6 +16,7 @@ from pycocotools import mask as mask_utils
 from backbones.errors import UserError
 
 from .records import DetectionData
+from .transforms import seed_augmentation
 
 
 def read_image_file(path) -> np.ndarray:
@@ -80,7 +81,9 @@ class DetectionDataset(torch.utils.data.Dataset):
             target["masks"] = np.stack(masks) if masks else np.zeros((0, rec.height, rec.width), np.uint8)
         return target
 
-    def __getitem__(self, index):
+    def __getitem__(self, item):
+        """``index``, or ``(index, seed)``: augment with a stream of its own (see data/sampler.py)."""
+        index, seed = item if isinstance(item, tuple) else (item, None)
         for step in range(len(self)):
             image_id = self.image_ids[(index + step) % len(self)]
             try:
@@ -96,6 +99,8 @@ class DetectionDataset(torch.utils.data.Dataset):
             raise UserError(f"no image of {self.name} can be read")
         target = self.annotations(image_id)
         if self.augment is not None:
+            if seed is not None:
+                seed_augmentation(self.augment, seed)
             out = self.augment(image=image, bboxes=target["boxes"], labels=target["labels"],
                                **({"masks": list(target["masks"])} if self.with_masks else {}))
             image = out["image"]

@@ -12,7 +12,10 @@ import os
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # no network check on import
 
+import random  # noqa: E402
+
 import albumentations as A  # noqa: E402
+import numpy as np  # noqa: E402
 import cv2  # noqa: E402
 from albumentations.augmentations.geometric.resize import MaxSizeTransform  # noqa: E402
 
@@ -45,3 +48,13 @@ def train_augmentation(min_size=None, max_size=None, hflip_prob=0.5, color_jitte
         steps.append(A.ColorJitter(brightness=color_jitter, contrast=color_jitter, saturation=color_jitter,
                                    hue=min(0.5, color_jitter / 4), p=0.8))
     return A.Compose(steps, bbox_params=A.BboxParams(format="pascal_voc", label_fields=["labels"]), seed=seed)
+
+
+def seed_augmentation(augment: A.Compose, seed: int):
+    """Restart ``augment``'s random stream at ``seed``.
+
+    One shared stream for all steps: ``Compose.set_random_seed`` would give
+    every step its own identically seeded generator, so e.g. the flip decision
+    and the drawn size would be the same random number.
+    """
+    augment.set_random_state(np.random.default_rng(seed), random.Random(seed))

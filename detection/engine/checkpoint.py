@@ -3,6 +3,8 @@
 A checkpoint is a dict saved with ``torch.save`` holding only tensors and
 plain Python values, so it loads with ``weights_only=True``; it is written to
 a temporary file and renamed, so a crash never leaves a half-written file.
+Checkpoints written during training also hold ``training_state`` (optimizer,
+LR schedule, grad scaler, RNG states, best metric): what ``--resume`` needs.
 """
 import os
 from pathlib import Path
@@ -16,7 +18,7 @@ from ..detector import DetectorConfig, build_detector
 FORMAT = "resnet-detection-transfer/detector-checkpoint/v1"
 
 
-def save_checkpoint(path, model, class_names, category_ids, iteration, train_config=None):
+def save_checkpoint(path, model, class_names, category_ids, iteration, train_config=None, training_state=None):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
@@ -28,6 +30,8 @@ def save_checkpoint(path, model, class_names, category_ids, iteration, train_con
         "iteration": int(iteration),
         "train_config": train_config,
     }
+    if training_state is not None:
+        payload["training_state"] = training_state
     tmp = path.with_name(path.name + ".tmp")
     torch.save(payload, tmp)
     os.replace(tmp, path)

@@ -1,96 +1,279 @@
 """The training loop behind ``tools/train_det.py``.
 
-One process, iteration-based (as Detectron): each iteration draws a batch,
-sums the detector's losses, steps the optimizer and the LR schedule. Metrics go to
-``metrics.jsonl`` and checkpoints to the output folder.
+Iteration-based, as Detectron: each iteration draws a batch, sums the
+detector's losses, steps the optimizer and the LR schedule. One process or
+many (``torchrun``: DistributedDataParallel, each rank a slice of the global
+batch, rank 0 logs and saves). A run folder gets ``metrics.jsonl``,
+TensorBoard events, checkpoints (periodic, final, best) and at the end
+``training_curves.png``. A run continues exactly where a checkpoint left it:
+weights, optimizer, LR position, grad scaler, RNG states and data order.
 """
-import itertools
-from functools import partial
-import json
+import hashlib
 import math
+import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 import torch
 from tqdm import tqdm
 
 from backbones.errors import UserError
 
+from ..config import RuntimeConfig
 from ..data.dataset import collate
-from ..data.sampler import AspectRatioGroupedBatches
-from .checkpoint import save_checkpoint
-from .solver import build_optimizer, build_scheduler
+from ..data.sampler import TrainingBatches
+from . import distributed
+from .checkpoint import read_checkpoint, save_checkpoint
+from .checkpointer import Checkpointer, periodic_name
+from .curves import plot_training_curves
+from .metrics_log import METRICS_FILE, MetricsLog
+from .periodic_eval import evaluate, primary_metric
+from .precision import Precision
+from .rng import get_rng_state, set_rng_state
+from .solver import build_optimizer, load_optimizer_state, restore_scheduler
+from .stop_signals import StopRequest, ignore_in_loader_worker
+
+CURVES_FILE = "training_curves.png"
+SHORT_NAMES = {"loss_classifier": "cls", "loss_box_reg": "box", "loss_objectness": "obj",
+               "loss_rpn_box_reg": "rpn_box", "loss_mask": "mask"}
 
 
 class NonFiniteLossError(UserError):
     pass
 
 
-def _seed_worker(worker_id, base):
-    """Each loader worker (and each epoch) gets its own augmentation stream."""
-    dataset = torch.utils.data.get_worker_info().dataset
-    if getattr(dataset, "augment", None) is not None:
-        dataset.augment.set_random_seed(base + worker_id)
+@dataclass
+class TrainResult:
+    checkpoint: Path             # model_final.pth, or the checkpoint written when stopped by a signal
+    iteration: int
+    stopped_by: Optional[str] = None  # "SIGINT" / "SIGTERM" when interrupted
+    best: Optional[dict] = None       # {"metric", "value", "iteration"} when evaluated
 
 
-def _batches(dataset, solver, num_workers):
-    """Endless shuffled batches, reproducible from ``solver.seed``."""
-    generator = torch.Generator().manual_seed(solver.seed)
-    for epoch in itertools.count():
-        batches = AspectRatioGroupedBatches([r.width for r in dataset.records], [r.height for r in dataset.records],
-                                            solver.ims_per_batch, generator)
-        loader = torch.utils.data.DataLoader(
-            dataset, batch_sampler=batches, num_workers=num_workers, collate_fn=collate,
-            worker_init_fn=partial(_seed_worker, base=solver.seed + 1000 * (epoch + 1)))
-        yield from loader
+def _loader(dataset, solver, num_workers, start):
+    try:
+        batches = TrainingBatches([r.width for r in dataset.records], [r.height for r in dataset.records],
+                                  solver.ims_per_batch, solver.seed, start=start,
+                                  rank=distributed.rank(), world_size=distributed.world_size())
+    except ValueError as err:
+        raise UserError(f"solver.ims_per_batch={solver.ims_per_batch}: {err}") from None
+    # its own generator: creating the loader must not draw from the global RNG (exact resume)
+    return torch.utils.data.DataLoader(dataset, batch_sampler=batches, num_workers=num_workers, collate_fn=collate,
+                                       worker_init_fn=ignore_in_loader_worker, generator=torch.Generator(),
+                                       pin_memory=torch.cuda.is_available())
 
 
-def train(model, dataset, solver, output_dir, num_workers=0, train_config=None, progress=True, device="cpu"):
-    """Train ``model`` on ``dataset``; returns the path of the final checkpoint."""
+def _to_device(images, targets, device, channels_last):
+    images = [im.to(device, non_blocking=True) for im in images]
+    if channels_last:
+        images = [im.contiguous(memory_format=torch.channels_last) for im in images]
+    targets = [{k: (v.to(device, non_blocking=True) if torch.is_tensor(v) else v) for k, v in t.items()}
+               for t in targets]
+    return images, targets
+
+
+def _out_of_memory(iteration, model, solver):
+    cfg = getattr(model, "config", None)
+    sizes = f"model.min_size={cfg.min_size}, model.max_size={cfg.max_size}, " if cfg else ""
+    return UserError(f"CUDA ran out of memory at iteration {iteration}; lower solver.ims_per_batch "
+                     f"(now {solver.ims_per_batch} over {distributed.world_size()} processes; with "
+                     f"solver.reference_batch_size set the LR and schedule follow), {sizes}or use runtime.amp=fp16|bf16")
+
+
+def _weights_fingerprint(model) -> str:
+    digest = hashlib.sha1()
+    for tensor in model.state_dict().values():
+        digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+class _Run:
+    """The state of one training run, so the loop below reads as the algorithm."""
+
+    def __init__(self, model, dataset, solver, output_dir, runtime, train_config, eval_dataset, resume_command):
+        self.model, self.dataset, self.solver, self.runtime = model, dataset, solver, runtime
+        self.output_dir, self.eval_dataset, self.resume_command = Path(output_dir), eval_dataset, resume_command
+        self.device = next(model.parameters()).device
+        self.optimizer = build_optimizer(model, solver)
+        self.params = [p for g in self.optimizer.param_groups for p in g["params"]]
+        self.precision = Precision(runtime.amp, self.device)
+        self.meta = dict(class_names=dataset.class_names, category_ids=dataset.category_ids,
+                         train_config=train_config)
+        self.checkpointer = Checkpointer(self.output_dir, solver.keep_last)
+        self.best = None
+        self.mask = bool(getattr(getattr(model, "config", None), "mask", False))
+
+    def restore(self, path) -> int:
+        """Continue from checkpoint ``path``; returns its iteration."""
+        payload = read_checkpoint(path)
+        state = payload.get("training_state")
+        if state is None:
+            raise UserError(f"{path} holds weights only (no optimizer or RNG state); it cannot be resumed")
+        try:
+            self.model.load_state_dict(payload["model"])
+            load_optimizer_state(self.optimizer, state["optimizer"])
+        except (RuntimeError, ValueError) as err:
+            raise UserError(f"{path} was written for another model or optimizer ({str(err).splitlines()[0]}); "
+                            f"resume with the config saved in {self.output_dir}/config.yaml") from None
+        self.precision.load_state_dict(state["scaler"])
+        self.best = state["best"]
+        if state["world_size"] == distributed.world_size():
+            set_rng_state(state["rng"][distributed.rank()])
+        else:
+            print(f"warning: {path} was written by {state['world_size']} processes, this run has "
+                  f"{distributed.world_size()}: random sampling will differ from an uninterrupted run",
+                  file=sys.stderr)
+            torch.manual_seed(self.solver.seed + distributed.rank() + payload["iteration"])
+        return payload["iteration"]
+
+    def save(self, name, iteration, with_state=True):
+        """Collective when ``with_state`` (every rank's RNG state is stored); rank 0 writes."""
+        state = None
+        if with_state:
+            rng = distributed.gather_objects(get_rng_state())
+            state = {"optimizer": self.optimizer.state_dict(), "scaler": self.precision.state_dict(),
+                     "rng": rng, "world_size": distributed.world_size(), "best": self.best}
+        if not distributed.is_main():
+            return None
+        return self.checkpointer.save(name, lambda path: save_checkpoint(
+            path, self.model, iteration=iteration, training_state=state, **self.meta))
+
+    def evaluate(self, iteration, log):
+        if self.eval_dataset is None:
+            return
+        metrics = evaluate(self.model, self.eval_dataset, self.mask)
+        if metrics is None:  # not rank 0
+            return
+        log.write(iteration, metrics)
+        name = primary_metric(self.eval_dataset, self.mask)
+        tqdm.write(f"iteration {iteration}: " + ", ".join(f"{k[5:]} {v:.1f}" for k, v in metrics.items()))
+        if self.best is None or metrics[name] > self.best["value"]:
+            self.best = {"metric": name, "value": metrics[name], "iteration": iteration}
+            self.save("model_best.pth", iteration, with_state=False)
+
+
+def train(model, dataset, solver, output_dir, runtime=None, num_workers=0, train_config=None, eval_dataset=None,
+          resume=False, progress=True, resume_command=None) -> TrainResult:
+    """Train ``model`` (already on its device) on ``dataset``.
+
+    ``resume``: continue from the run folder's last checkpoint (from the start
+    when it has none yet). ``eval_dataset`` is evaluated every
+    ``solver.eval_period`` iterations and at the end. ``resume_command`` is
+    printed when a signal stops the run.
+    """
+    runtime = runtime or RuntimeConfig()
     if len(dataset) < solver.ims_per_batch:
         raise UserError(f"the training set has {len(dataset)} images, fewer than one batch "
                         f"(solver.ims_per_batch={solver.ims_per_batch})")
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(solver.seed)
-    model.to(device).train()
-    optimizer = build_optimizer(model, solver)
-    scheduler = build_scheduler(optimizer, solver)
-    params = [p for g in optimizer.param_groups for p in g["params"]]
-    meta = dict(class_names=dataset.class_names, category_ids=dataset.category_ids, train_config=train_config)
+    Path(output_dir).mkdir(parents=True, exist_ok=True)
+    torch.backends.cudnn.benchmark = runtime.cudnn_benchmark
+    if runtime.channels_last:
+        model.to(memory_format=torch.channels_last)
+    model.train()
+    run = _Run(model, dataset, solver, output_dir, runtime, train_config,
+               eval_dataset if solver.eval_period else None, resume_command)
+    last = run.checkpointer.last() if resume else None
+    start = run.restore(last) if last else 0
+    if not last:
+        torch.manual_seed(solver.seed + distributed.rank())  # the RPN/RoI samplers' stream
+    if start >= solver.max_iter:
+        raise UserError(f"{last} is at iteration {start}, the run ends at solver.max_iter={solver.max_iter}; "
+                        f"raise it to train further (e.g. solver.max_iter={2 * solver.max_iter})")
+    if distributed.world_size() > 1:
+        device_ids = [run.device.index] if run.device.type == "cuda" else None
+        forward = torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+    else:
+        forward = model
+    scheduler = restore_scheduler(run.optimizer, solver, start)
+    log = MetricsLog(output_dir, start) if distributed.is_main() else None
+    if last and distributed.is_main():
+        print(f"resuming from {last} at iteration {start}")
+    batches = iter(_loader(dataset, solver, num_workers, start))
+    bar = tqdm(total=solver.max_iter, initial=start, desc="train", dynamic_ncols=True,
+               disable=not (progress and distributed.is_main()))
+    started, done, stopped_by = time.perf_counter(), start, None
+    try:
+        with StopRequest() as stop:
+            for iteration in range(start, solver.max_iter):
+                tick = time.perf_counter()
+                images, targets = _to_device(*next(batches), run.device, runtime.channels_last)
+                data_time = time.perf_counter() - tick
+                try:
+                    with run.precision.autocast():
+                        losses = {k: v.float() for k, v in forward(images, targets).items()}
+                    total = sum(losses.values())
+                    bad_loss, stop_now = distributed.any_rank([not math.isfinite(total.item()), stop.requested],
+                                                              run.device)
+                    if bad_loss:
+                        raise _non_finite(iteration, total, losses)
+                    run.optimizer.zero_grad(set_to_none=True)
+                    run.precision.step(total, run.optimizer, run.params, solver.clip_grad_norm)
+                except torch.OutOfMemoryError:
+                    raise _out_of_memory(iteration, model, solver) from None
+                scheduler.step()
+                done = iteration + 1
+                if done % solver.log_period == 0 or done == solver.max_iter:
+                    _log(log, bar, done, losses, total, run, data_time, time.perf_counter() - tick, started, start)
+                bar.update(1)
+                if stop_now:
+                    stopped_by = stop.signal_name or "a signal to another process"
+                    break
+                if done % solver.checkpoint_period == 0 and done < solver.max_iter:
+                    run.save(periodic_name(done), done)
+                if solver.eval_period and done % solver.eval_period == 0 and done < solver.max_iter:
+                    run.evaluate(done, log)
+    finally:
+        bar.close()
+        del batches  # stops the loader workers
+    if stopped_by:
+        path = run.save(periodic_name(done), done)
+        _finish(log, output_dir)
+        if distributed.is_main():
+            print(f"stopped by {stopped_by} after iteration {done}; saved {path}")
+            if resume_command:
+                print(f"resume with: {resume_command}")
+        return TrainResult(path, done, stopped_by, run.best)
+    run.evaluate(solver.max_iter, log)
+    path = run.save("model_final.pth", solver.max_iter)
+    _check_ranks_agree(model)
+    _finish(log, output_dir)
+    return TrainResult(path, solver.max_iter, None, run.best)
 
-    bar = tqdm(total=solver.max_iter, desc="train", disable=not progress, dynamic_ncols=True)
-    with open(output_dir / "metrics.jsonl", "w") as log:
-        start, data_start = time.perf_counter(), time.perf_counter()
-        for iteration, (images, targets) in zip(range(solver.max_iter), _batches(dataset, solver, num_workers)):
-            data_time = time.perf_counter() - data_start
-            images = [im.to(device, non_blocking=True) for im in images]
-            targets = [{k: (v.to(device) if torch.is_tensor(v) else v) for k, v in t.items()} for t in targets]
-            losses = model(images, targets)
-            total = sum(losses.values())
-            if not math.isfinite(total.item()):
-                bad = [k for k, v in losses.items() if not math.isfinite(v.item())]
-                raise NonFiniteLossError(
-                    f"loss became {total.item()} at iteration {iteration} ({', '.join(bad)}); "
-                    f"lower solver.base_lr or raise solver.warmup_iters")
-            optimizer.zero_grad(set_to_none=True)
-            total.backward()
-            if solver.clip_grad_norm:
-                torch.nn.utils.clip_grad_norm_(params, solver.clip_grad_norm)
-            optimizer.step()
-            scheduler.step()
-            done = iteration + 1
-            if done % solver.log_period == 0 or done == solver.max_iter:
-                record = {"iteration": done, "total_loss": total.item(),
-                          **{k: v.item() for k, v in losses.items()},
-                          "lr": optimizer.param_groups[0]["lr"], "data_time": data_time,
-                          "time": (time.perf_counter() - start) / done}
-                log.write(json.dumps(record) + "\n")
-                log.flush()
-                bar.set_postfix(loss=f"{record['total_loss']:.3f}", lr=f"{record['lr']:.4g}")
-            if done % solver.checkpoint_period == 0 and done < solver.max_iter:
-                save_checkpoint(output_dir / f"model_{done:07d}.pth", model, iteration=done, **meta)
-            bar.update(1)
-            data_start = time.perf_counter()
-    bar.close()
-    return save_checkpoint(output_dir / "model_final.pth", model, iteration=solver.max_iter, **meta)
+
+def _non_finite(iteration, total, losses):
+    bad = [k for k, v in losses.items() if not math.isfinite(v.item())]
+    where = f"{total.item()} ({', '.join(bad)})" if bad else "not finite on another process"
+    return NonFiniteLossError(f"loss became {where} at iteration {iteration}; the last checkpoint is intact; "
+                              f"lower solver.base_lr, raise solver.warmup_iters or set solver.clip_grad_norm")
+
+
+def _log(log, bar, done, losses, total, run, data_time, iter_time, started, start):
+    scalars = distributed.mean_over_ranks({"total_loss": total.item(), **{k: v.item() for k, v in losses.items()},
+                                           "data_time": data_time, "time": iter_time}, run.device)
+    if log is None:
+        return
+    scalars["lr"] = run.optimizer.param_groups[0]["lr"]
+    log.write(done, scalars)
+    average = (time.perf_counter() - started) / (done - start)
+    bar.set_postfix_str(f"loss {scalars['total_loss']:.3f} (" + " ".join(
+        f"{SHORT_NAMES.get(k, k)} {v:.3f}" for k, v in scalars.items() if k.startswith("loss")) +
+        f") lr {scalars['lr']:.4g} {average:.2f}s/it data {scalars['data_time']:.3f}s")
+
+
+def _check_ranks_agree(model):
+    """DDP keeps replicas identical; a mismatch means a bug, and must not pass silently."""
+    if distributed.world_size() == 1:
+        return
+    prints = distributed.gather_objects(_weights_fingerprint(model))
+    if len(set(prints)) != 1:
+        raise RuntimeError(f"model weights differ between processes after training: {prints}")
+    if distributed.is_main():
+        print(f"weights identical on all {len(prints)} processes ({prints[0][:12]})")
+
+
+def _finish(log, output_dir):
+    if log is not None:
+        log.close()
+        plot_training_curves(Path(output_dir) / METRICS_FILE, Path(output_dir) / CURVES_FILE)

@@ -15,6 +15,7 @@ from backbones.errors import UserError
 from ..data.catalog import evaluation_split, load_dataset
 from ..data.dataset import DetectionDataset
 from ..engine.checkpoint import load_detector
+from ..engine.device import resolve_device
 from ..engine.inference import predict
 from .coco import to_coco_results
 
@@ -37,7 +38,7 @@ def open_dataset(name) -> DetectionDataset:
 def checkpoint_and_dataset(checkpoint, dataset_name=None, device=None):
     """Load a checkpoint and the dataset to run it on; the class lists must agree."""
     model, payload = load_detector(checkpoint)
-    model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    model.to(resolve_device(device))
     dataset = open_dataset(dataset_name or default_test_dataset(payload))
     if list(dataset.class_names) != list(payload["class_names"]):
         raise UserError(f"{checkpoint} was trained on classes {payload['class_names']}, "

@@ -91,3 +91,21 @@ def test_batches_group_images_of_one_orientation():
         assert len({widths[i] >= heights[i] for i in batch}) == 1
     again = list(AspectRatioGroupedBatches(widths, heights, 2, torch.Generator().manual_seed(0)))
     assert again == batches and len({i for b in batches for i in b}) == 8
+
+
+def test_training_batches_resume_and_split_over_ranks():
+    from detection.data.sampler import TrainingBatches
+    widths, heights = [100] * 7 + [50] * 5, [50] * 7 + [100] * 5
+    stream = TrainingBatches(widths, heights, 4, seed=1)
+    assert stream.batches_per_epoch == 2  # 7 landscape -> 1 batch, 5 portrait -> 1
+    whole = [b for b, _ in zip(stream, range(9))]
+    # starting at iteration 5 gives the same batches, augmentation seeds included
+    assert [b for b, _ in zip(TrainingBatches(widths, heights, 4, seed=1, start=5), range(4))] == whole[5:]
+    # rank r of 2 gets images [2r, 2r + 2) of every global batch
+    ranks = [[b for b, _ in zip(TrainingBatches(widths, heights, 4, seed=1, rank=r, world_size=2), range(9))]
+             for r in range(2)]
+    assert [a + b for a, b in zip(*ranks)] == whole
+    assert all(len({widths[i] >= heights[i] for i, _ in batch}) == 1 for batch in whole)
+    assert whole[0] != whole[2]  # reshuffled and reseeded every epoch
+    with pytest.raises(ValueError, match="cannot be split over 3 processes"):
+        TrainingBatches(widths, heights, 4, seed=1, world_size=3)

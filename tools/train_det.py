@@ -157,10 +157,11 @@ def main():
     result = train(model.to(device), dataset, cfg.solver, output, runtime=cfg.runtime,
                    num_workers=cfg.data.num_workers, train_config=cfg.to_dict(), eval_dataset=eval_dataset,
                    resume=args.resume, resume_command=resume_command())
+    main_process = distributed.is_main()
     distributed.shutdown()
     if result.stopped_by:
         sys.exit(143 if result.stopped_by == "SIGTERM" else 130)
-    if distributed.is_main():
+    if main_process:
         best = f" (best {result.best['metric']} {result.best['value']:.1f} at {result.best['iteration']})" \
             if result.best else ""
         print(f"wrote {result.checkpoint}{best}")

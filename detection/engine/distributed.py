@@ -63,7 +63,7 @@ def mean_over_ranks(values: dict, device) -> dict:
     """Average of named scalars over all ranks (for logging)."""
     if not dist.is_initialized():
         return values
-    keys = sorted(values)
+    keys = list(values)  # the same order on every rank: the same code built the dict
     t = torch.tensor([float(values[k]) for k in keys], device=device, dtype=torch.float64)
     dist.all_reduce(t)
     return dict(zip(keys, (t / world_size()).tolist()))

@@ -65,10 +65,8 @@ def _loader(dataset, solver, num_workers, start):
                                        pin_memory=torch.cuda.is_available())
 
 
-def _to_device(images, targets, device, channels_last):
+def _to_device(images, targets, device):
     images = [im.to(device, non_blocking=True) for im in images]
-    if channels_last:
-        images = [im.contiguous(memory_format=torch.channels_last) for im in images]
     targets = [{k: (v.to(device, non_blocking=True) if torch.is_tensor(v) else v) for k, v in t.items()}
                for t in targets]
     return images, targets
@@ -198,7 +196,7 @@ def train(model, dataset, solver, output_dir, runtime=None, num_workers=0, train
         with StopRequest() as stop:
             for iteration in range(start, solver.max_iter):
                 tick = time.perf_counter()
-                images, targets = _to_device(*next(batches), run.device, runtime.channels_last)
+                images, targets = _to_device(*next(batches), run.device)
                 data_time = time.perf_counter() - tick
                 try:
                     with run.precision.autocast():
@@ -207,11 +205,11 @@ def train(model, dataset, solver, output_dir, runtime=None, num_workers=0, train
                     bad_loss, stop_now = distributed.any_rank([not math.isfinite(total.item()), stop.requested],
                                                               run.device)
                     if bad_loss:
-                        raise _non_finite(iteration, total, losses)
+                        raise _non_finite(iteration + 1, total, losses)
                     run.optimizer.zero_grad(set_to_none=True)
                     run.precision.step(total, run.optimizer, run.params, solver.clip_grad_norm)
                 except torch.OutOfMemoryError:
-                    raise _out_of_memory(iteration, model, solver) from None
+                    raise _out_of_memory(iteration + 1, model, solver) from None
                 scheduler.step()
                 done = iteration + 1
                 if done % solver.log_period == 0 or done == solver.max_iter:

@@ -1,8 +1,12 @@
 """Training configs: YAML sections validated before anything runs."""
+from pathlib import Path
+
 import pytest
 
 from backbones.errors import UnknownNameError, UserError
 from detection.config import load_config
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
 def _write(tmp_path, text):
@@ -76,3 +80,23 @@ def test_command_line_overrides():
         parse_overrides(["base_lr=0.1"])
     with pytest.raises(UnknownNameError, match=r"unknown key in config \[solver\] 'lr'"):
         load_config(None, parse_overrides(["solver.lr=0.1"]))
+
+
+@pytest.mark.parametrize("name", sorted(str(p.relative_to(CONFIGS)) for p in CONFIGS.rglob("*.yaml")))
+def test_every_shipped_config_is_valid(name):
+    cfg = load_config(CONFIGS / name)
+    cfg.model.validate()
+
+
+def test_shipped_configs_inherit_and_take_their_schedule():
+    r101 = load_config(CONFIGS / "coco/faster_rcnn_R101_FPN_3x.yaml")
+    assert (r101.model.backbone, r101.solver.schedule, r101.solver.max_iter) == ("resnet101", "3x", 270000)
+    assert (tuple(r101.solver.steps), r101.solver.weight_decay_norm, r101.data.test) == (
+        (210000, 250000), 0.0, "coco_2017_val")  # from the schedule, the base and the 1x parent
+    mask = load_config(CONFIGS / "coco/mask_rcnn_R50_FPN_1x.yaml")
+    assert mask.model.mask and mask.solver.max_iter == 90000 and mask.solver.reference_batch_size == 16
+
+
+def test_unknown_override_section():
+    with pytest.raises(UnknownNameError, match="unknown override section 'slover'. Did you mean 'solver'"):
+        load_config(overrides={"slover": {"base_lr": 0.1}})

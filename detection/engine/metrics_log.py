@@ -20,8 +20,12 @@ def read_metrics(path) -> list:
 
 
 class MetricsLog:
-    def __init__(self, output_dir, start_iteration=0):
-        self.path = Path(output_dir) / METRICS_FILE
+    """``enabled=False`` (ranks other than 0): writes nothing."""
+
+    def __init__(self, output_dir, start_iteration=0, enabled=True):
+        self.path, self.enabled = Path(output_dir) / METRICS_FILE, enabled
+        if not enabled:
+            return
         kept = [r for r in read_metrics(self.path) if r["iteration"] <= start_iteration] if start_iteration else []
         self.file = open(self.path, "w")
         for record in kept:
@@ -29,6 +33,8 @@ class MetricsLog:
         self.tensorboard = SummaryWriter(str(output_dir), purge_step=start_iteration or None)
 
     def write(self, iteration: int, scalars: dict):
+        if not self.enabled:
+            return
         self.file.write(json.dumps({"iteration": iteration, **scalars}) + "\n")
         self.file.flush()
         for name, value in scalars.items():
@@ -36,5 +42,7 @@ class MetricsLog:
         self.tensorboard.flush()
 
     def close(self):
+        if not self.enabled:
+            return
         self.file.close()
         self.tensorboard.close()

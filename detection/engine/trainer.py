@@ -28,7 +28,7 @@ from . import distributed
 from .checkpoint import read_checkpoint, save_checkpoint
 from .checkpointer import Checkpointer, periodic_name
 from .curves import plot_training_curves
-from .metrics_log import METRICS_FILE, MetricsLog
+from .metrics_log import MetricsLog
 from .periodic_eval import evaluate, primary_metric
 from .precision import Precision
 from .rng import get_rng_state, set_rng_state
@@ -179,19 +179,40 @@ def train(model, dataset, solver, output_dir, runtime=None, num_workers=0, train
     if start >= solver.max_iter:
         raise UserError(f"{last} is at iteration {start}, the run ends at solver.max_iter={solver.max_iter}; "
                         f"raise it to train further (e.g. solver.max_iter={2 * solver.max_iter})")
+    if last and distributed.is_main():
+        print(f"resuming from {last} at iteration {start}")
+    log = MetricsLog(output_dir, start, enabled=distributed.is_main())
+    try:
+        done, stopped_by = _loop(run, start, log, num_workers, progress)
+        if stopped_by:
+            path = run.save(periodic_name(done), done)
+            if distributed.is_main():
+                print(f"stopped by {stopped_by} after iteration {done}; saved {path}")
+                if resume_command:
+                    print(f"resume with: {resume_command}")
+            return TrainResult(path, done, stopped_by, run.best)
+        run.evaluate(done, log)
+        path = run.save("model_final.pth", done)
+        _check_ranks_agree(model)
+        return TrainResult(path, done, None, run.best)
+    finally:  # also after a failure: the log so far and its curves are kept
+        log.close()
+        if log.enabled:
+            plot_training_curves(log.path, Path(output_dir) / CURVES_FILE)
+
+
+def _loop(run, start, log, num_workers, progress):
+    """Iterations ``start..max_iter``; returns (iterations done, name of the signal that stopped it or None)."""
+    solver, model = run.solver, run.model
+    forward = model
     if distributed.world_size() > 1:
         device_ids = [run.device.index] if run.device.type == "cuda" else None
         forward = torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
-    else:
-        forward = model
     scheduler = restore_scheduler(run.optimizer, solver, start)
-    log = MetricsLog(output_dir, start) if distributed.is_main() else None
-    if last and distributed.is_main():
-        print(f"resuming from {last} at iteration {start}")
-    batches = iter(_loader(dataset, solver, num_workers, start))
+    batches = iter(_loader(run.dataset, solver, num_workers, start))
     bar = tqdm(total=solver.max_iter, initial=start, desc="train", dynamic_ncols=True,
                disable=not (progress and distributed.is_main()))
-    started, done, stopped_by = time.perf_counter(), start, None
+    started, done = time.perf_counter(), start
     try:
         with StopRequest() as stop:
             for iteration in range(start, solver.max_iter):
@@ -216,8 +237,7 @@ def train(model, dataset, solver, output_dir, runtime=None, num_workers=0, train
                     _log(log, bar, done, losses, total, run, data_time, time.perf_counter() - tick, started, start)
                 bar.update(1)
                 if stop_now:
-                    stopped_by = stop.signal_name or "a signal to another process"
-                    break
+                    return done, stop.signal_name or "a signal to another process"
                 if done % solver.checkpoint_period == 0 and done < solver.max_iter:
                     run.save(periodic_name(done), done)
                 if solver.eval_period and done % solver.eval_period == 0 and done < solver.max_iter:
@@ -225,19 +245,7 @@ def train(model, dataset, solver, output_dir, runtime=None, num_workers=0, train
     finally:
         bar.close()
         del batches  # stops the loader workers
-    if stopped_by:
-        path = run.save(periodic_name(done), done)
-        _finish(log, output_dir)
-        if distributed.is_main():
-            print(f"stopped by {stopped_by} after iteration {done}; saved {path}")
-            if resume_command:
-                print(f"resume with: {resume_command}")
-        return TrainResult(path, done, stopped_by, run.best)
-    run.evaluate(solver.max_iter, log)
-    path = run.save("model_final.pth", solver.max_iter)
-    _check_ranks_agree(model)
-    _finish(log, output_dir)
-    return TrainResult(path, solver.max_iter, None, run.best)
+    return done, None
 
 
 def _non_finite(iteration, total, losses):
@@ -250,7 +258,7 @@ def _non_finite(iteration, total, losses):
 def _log(log, bar, done, losses, total, run, data_time, iter_time, started, start):
     scalars = distributed.mean_over_ranks({"total_loss": total.item(), **{k: v.item() for k, v in losses.items()},
                                            "data_time": data_time, "time": iter_time}, run.device)
-    if log is None:
+    if not log.enabled:
         return
     scalars["lr"] = run.optimizer.param_groups[0]["lr"]
     log.write(done, scalars)
@@ -269,9 +277,3 @@ def _check_ranks_agree(model):
         raise RuntimeError(f"model weights differ between processes after training: {prints}")
     if distributed.is_main():
         print(f"weights identical on all {len(prints)} processes ({prints[0][:12]})")
-
-
-def _finish(log, output_dir):
-    if log is not None:
-        log.close()
-        plot_training_curves(Path(output_dir) / METRICS_FILE, Path(output_dir) / CURVES_FILE)

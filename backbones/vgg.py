@@ -1,10 +1,14 @@
-"""VGG-16 (Simonyan & Zisserman), the paper's detection baseline.
+"""VGG-16 and VGG-19 (Simonyan & Zisserman): the paper's detection baseline and
+its Table 1 comparison.
 
-Parameter names follow torchvision's ``vgg16`` (``features.N``,
+Parameter names follow torchvision's ``vgg16``/``vgg19`` (``features.N``,
 ``classifier.N``). Stages ``conv1..conv5`` end at the last ReLU of each conv
-block, before its max-pool, so ``conv5`` is conv5_3 at stride 16: the feature
-map Faster R-CNN's VGG-16 model pools RoIs from (pool5 is dropped there).
+block, before its max-pool, so ``conv5`` is conv5_3 (conv5_4 in VGG-19) at
+stride 16: the feature map Faster R-CNN's VGG-16 model pools RoIs from (pool5
+is dropped there).
 """
+from functools import partial
+
 import torch
 from torch import nn
 from torchvision.models.detection.mask_rcnn import MaskRCNNHeads
@@ -13,15 +17,17 @@ from .base import Backbone, C4Split
 from .pretrained import torchvision_weights
 from .registry import register
 
-# torchvision's configuration "D": channels per conv, "M" for a max-pool.
+# torchvision's configurations "D" (VGG-16) and "E" (VGG-19): channels per conv, "M" for a max-pool.
 VGG16_LAYERS = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")
+VGG19_LAYERS = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
+                512, 512, 512, 512, "M")
 
 
 class VGG(Backbone):
     classifier_prefix = "classifier.6."  # fc8; fc6/fc7 do not depend on the class count
     def __init__(self, layers=VGG16_LAYERS, norm="bn", num_classes=1000,
                  out_features=("conv3", "conv4", "conv5")):
-        """``norm`` is accepted for a uniform interface; VGG-16 has no normalisation layers."""
+        """``norm`` is accepted for a uniform interface; these VGGs have no normalisation layers."""
         super().__init__()
         self.norm = norm
         modules, cin, start, stride = [], 3, 0, 1
@@ -73,7 +79,7 @@ class VGG(Backbone):
         return self
 
     def c4_split(self) -> C4Split:
-        """Faster R-CNN's VGG-16 layout: RoI pooling on conv5_3 (7x7), then fc6 and fc7.
+        """Faster R-CNN's VGG-16 layout: RoI pooling on conv5's last conv (7x7), then fc6 and fc7.
 
         fc6/fc7 keep their ImageNet weights; fc8 is dropped. VGG has no conv
         stage to run per RoI, so a mask model gets torchvision's 4-conv mask head.
@@ -92,4 +98,7 @@ def _last_conv(modules):
     return [m for m in modules if isinstance(m, nn.Conv2d)][-1].out_channels
 
 
-register("vgg16", pretrained={"torchvision": torchvision_weights("VGG16_Weights", "IMAGENET1K_V1")})(VGG)
+# One builder, parametrised by configuration; torchvision's ImageNet weights for each.
+for _name, _layers, _enum in (("vgg16", VGG16_LAYERS, "VGG16_Weights"), ("vgg19", VGG19_LAYERS, "VGG19_Weights")):
+    _weights = {"torchvision": torchvision_weights(_enum, "IMAGENET1K_V1")}
+    register(_name, pretrained=_weights)(partial(VGG, _layers))

@@ -12,13 +12,17 @@ counts the background, ours does not). Inputs are square ``--size`` images with
 min_size = max_size = size, so the model's transform keeps their shape.
 
 Measurements interleave the models iteration by iteration (alternating which
-goes first) and report the median; resnet18-FPN (ours) is listed for reference.
-Training step: forward with targets, summed losses, backward, SGD step.
-Inference: eval() under torch.no_grad(). ``--amp`` (CUDA): fp16 autocast,
-with a GradScaler in training.
+goes first, same RNG seed per round so RPN/RoI sampling matches) and report
+the median; resnet18-FPN (ours) is listed for reference. Training step:
+forward with targets, summed losses, backward, SGD step (equal first-step
+losses confirm both resnet50 sides compute the same thing). Inference: eval()
+under torch.no_grad(); with random weights no box passes the 0.05 score
+threshold, so it times backbone, RPN and box head, not per-class NMS.
+``--amp`` (CUDA): fp16 autocast, with a GradScaler in training. Defaults take
+about 1.5-2 minutes on 2 CPU cores; on a shared machine expect +-5% noise.
 
     python bench/train_speed.py [--size 512] [--batch 2] [--iters 5] [--warmup 1] [--device cpu|cuda] [--amp]
-                                [--models ours_r18 ours_r50 torchvision_r50]
+                                [--models ours_r18 ours_r50 torchvision_r50] [--lr 1e-4]
 """
 import argparse
 import os
@@ -164,7 +168,7 @@ def main():
     for model in models.values():
         model.eval()
     steps = {name: (lambda m=model: infer_step(m, images, args.amp)) for name, model in models.items()}
-    infer, detections = interleaved(steps, device, args.warmup, args.iters)
+    infer, _ = interleaved(steps, device, args.warmup, args.iters)
 
     if "ours_r50" in models and "torchvision_r50" in models:
         first = [losses[n][0].item() for n in ("ours_r50", "torchvision_r50")]

@@ -29,6 +29,7 @@ class DetectorConfig:
     norm: Optional[str] = None           # frozen_bn | bn | gn; None: frozen_bn if pretrained else gn
     freeze_at: Optional[int] = None      # None: 2 (stem + res2) if pretrained else 0
     shortcut: str = "B"                  # ResNet shortcut option A | B | C
+    stride_in_1x1: Optional[bool] = None  # bottleneck stride on the 1x1 conv; None: what the weights need (MSRA: True)
     fpn_channels: int = 256
     anchor_sizes: Optional[Sequence[int]] = None  # None: 8x stride per FPN level; 32..512 for C4
     aspect_ratios: Sequence[float] = (0.5, 1.0, 2.0)
@@ -108,11 +109,17 @@ def build_detector(config: Optional[DetectorConfig] = None, **options):
         cfg, pretrained=cfg.pretrained if pretrained else "none",
         norm=cfg.norm or ("frozen_bn" if pretrained else "gn"),
         freeze_at=(2 if pretrained else 0) if cfg.freeze_at is None else cfg.freeze_at)
-    options = {"shortcut": cfg.shortcut} if "shortcut" in backbones.get_entry(cfg.backbone).options() else {}
+    accepted = backbones.get_entry(cfg.backbone).options()
+    options = {k: v for k, v in (("shortcut", cfg.shortcut), ("stride_in_1x1", cfg.stride_in_1x1))
+               if k in accepted and v is not None}
     net = backbones.build(cfg.backbone, pretrained=cfg.pretrained, norm=cfg.norm,
                           freeze_at=cfg.freeze_at, **options)
+    # what the weights required is recorded, so a rebuild without them (checkpoints, resume) matches
+    stride_in_1x1 = net.weights_options.get("stride_in_1x1", cfg.stride_in_1x1)
+    if stride_in_1x1 is None and "stride_in_1x1" in accepted:
+        stride_in_1x1 = False
     cfg = dataclasses.replace(cfg, pixel_mean=tuple(cfg.pixel_mean or net.pixel_mean),
-                              pixel_std=tuple(cfg.pixel_std or net.pixel_std))
+                              pixel_std=tuple(cfg.pixel_std or net.pixel_std), stride_in_1x1=stride_in_1x1)
     parts = NECKS[cfg.neck](net, cfg)
     detector = (MaskRCNN if cfg.mask else FasterRCNN)(
         num_classes=None, min_size=cfg.min_size, image_mean=list(cfg.pixel_mean), image_std=list(cfg.pixel_std),

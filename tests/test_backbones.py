@@ -17,7 +17,7 @@ TORCHVISION_MODELS = RESNETS + ["vgg16"]
 
 def test_registry_lists_every_backbone():
     assert backbones.names() == ["plain18", "plain34", "resnet101", "resnet152", "resnet18",
-                                 "resnet34", "resnet50", "vgg16"]
+                                 "resnet34", "resnet50", "vgg16", "vgg19"]
 
 
 def test_stage_specs_are_the_papers_table_1():

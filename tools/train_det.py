@@ -41,8 +41,10 @@ def parse_args(argv=None):
     p.add_argument("--dataset", help="training dataset name, e.g. coco or shapes")
     p.add_argument("--neck", help="fpn or c4 (the paper's design)")
     p.add_argument("--mask", action="store_true", default=None, help="train Mask R-CNN")
-    p.add_argument("--pretrained", help="backbone weights: torchvision, none, or a file "
-                   "(default: torchvision; none for the shapes dataset)")
+    p.add_argument("--pretrained", help="backbone weights: a source of the backbone (torchvision, torchvision_v2, "
+                   "msra, timm_a1_in1k, detectron2_...), none, a file (.pth/.pkl/.safetensors, layout "
+                   "recognised), or SOURCE:FILE for a local copy of a source (default: torchvision; "
+                   "none for the shapes dataset)")
     p.add_argument("--max-iter", type=int, help="number of training iterations")
     p.add_argument("--output", default="output/train", help="folder for checkpoints and metrics")
     p.add_argument("--resume", action="store_true", help="continue the run in --output from its last checkpoint")

@@ -9,10 +9,12 @@ DEMO := output/demo
 
 install: $(STAMP)
 
-# (Re)install whenever pyproject.toml changes; torch and torchvision come pinned from it.
-$(STAMP): pyproject.toml
+# (Re)install whenever pyproject.toml changes; torch and torchvision come pinned from it. detectron2's
+# Python package comes from PyPI's pb1-detectron2 sdist (see tools/fetch_detectron2.py and README).
+$(STAMP): pyproject.toml tools/fetch_detectron2.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) tools/fetch_detectron2.py
 	touch $(STAMP)
 
 # Pretrain the backbone on object crops (the paper's ImageNet step in miniature), fine-tune the

@@ -20,8 +20,8 @@ $(STAMP): pyproject.toml tools/fetch_detectron2.py
 # Pretrain the backbone on object crops (the paper's ImageNet step in miniature), fine-tune the
 # detector from it, evaluate once from the checkpoint and reuse the saved predictions.
 demo: $(STAMP)
-	$(PY) tools/pretrain_cls.py --backbone resnet18 --dataset shapes --optimizer adamw --lr 0.001 \
-		--batch-size 32 --epochs 8 --output $(DEMO)/resnet18_shapes_cls.pth
+	$(PY) tools/pretrain_cls.py --config configs/pretrain/shapes_crops.yaml \
+		--output $(DEMO)/resnet18_shapes_cls.pth --overwrite
 	$(PY) tools/train_det.py --config configs/shapes_demo.yaml --pretrained $(DEMO)/resnet18_shapes_cls.pth \
 		--output $(DEMO) --overwrite
 	$(PY) tools/eval_voc.py --checkpoint $(DEMO)/model_final.pth

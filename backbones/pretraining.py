@@ -1,10 +1,18 @@
 """Image-classification pretraining of a registry backbone (the paper's ImageNet stage, Sec. 3.4).
 
-SGD with momentum 0.9 and weight decay 1e-4 as in the paper; a linear warmup
-then cosine decay keeps short runs stable. The result is a state dict with
-torchvision parameter names, which ``backbones.build(name, pretrained=PATH)``
-loads (the classifier is dropped there when the class count differs).
+He et al. 2015, Sec. 3.4: SGD with a mini-batch of 256, momentum 0.9 and
+weight decay 1e-4; the learning rate starts from 0.1 and is divided by 10
+when the error plateaus, for up to 60e4 iterations; scale and colour
+augmentation (:mod:`backbones.classification_data`); 10-crop testing.
+:func:`run_pretraining` runs a :class:`~backbones.pretrain_config.PretrainConfig`
+(the paper's recipe by default) on an ImageFolder tree or on the object crops
+of a detection dataset; :func:`train_classifier` is the training loop alone.
+
+The result is a state dict with torchvision parameter names, which
+``backbones.build(name, pretrained=PATH)`` loads (the classifier is dropped
+there when the class count differs).
 """
+import json
 import math
 import os
 from pathlib import Path
@@ -13,70 +21,403 @@ import torch
 from tqdm import tqdm
 
 from .errors import UserError, check_choice
+from .pretrain_config import OPTIMIZERS, SCHEDULES, PretrainConfig, is_detection_dataset
 from .pretrained import IMAGENET_MEAN, IMAGENET_STD
 
-
-def _normalise(images):
-    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
-    return (images - mean) / std
+CHECKPOINT_FORMAT = "resnet-detection-transfer/pretrain-checkpoint/v1"
 
 
-def train_classifier(model, train_set, epochs=4, batch_size=64, base_lr=0.1, weight_decay=1e-4,
-                     optimizer="sgd", warmup_fraction=0.05, seed=0, num_workers=0, progress=True):
-    """Train ``model.classify`` with cross-entropy; returns the per-epoch mean losses.
+def normalise(images, model=None):
+    """``(images - mean) / std`` with the model's ``pixel_mean``/``pixel_std`` (RGB, [0, 1]; default ImageNet's)."""
+    mean = torch.tensor(getattr(model, "pixel_mean", IMAGENET_MEAN), dtype=images.dtype, device=images.device)
+    std = torch.tensor(getattr(model, "pixel_std", IMAGENET_STD), dtype=images.dtype, device=images.device)
+    return (images - mean.view(1, 3, 1, 1)) / std.view(1, 3, 1, 1)
 
-    ``optimizer="sgd"`` is the paper's recipe; ``"adamw"`` converges in far
-    fewer steps, which is what a minutes-long CPU run has.
+
+def _device_of(model):
+    return next((p.device for p in model.parameters()), torch.device("cpu"))
+
+
+def _lr_factor(schedule, total, warmup, iters_per_epoch, gamma, steps):
+    """The LR multiplier of iteration ``it`` for the per-iteration schedules (cosine, step)."""
+    def warm(it):
+        return (it + 1) / warmup if it < warmup else None
+    if schedule == "cosine":  # linear warmup, then cosine decay over all iterations
+        return lambda it: warm(it) or 0.5 * (1 + math.cos(math.pi * it / total))
+    return lambda it: (warm(it) or 1.0) * gamma ** sum(it >= s * iters_per_epoch for s in steps)
+
+
+def _atomic_save(obj, path):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def read_pretrain_checkpoint(path) -> dict:
+    """A checkpoint written by :func:`fit_classifier`, loaded with ``weights_only=True``."""
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise UserError(f"{path} is not a pretraining checkpoint that can be loaded safely "
+                        f"({type(err).__name__}); delete it or pass --overwrite to start over") from None
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise UserError(f"{path} is not a pretraining checkpoint of this toolkit; delete it or pass --overwrite")
+    return payload
+
+
+def fit_classifier(model, train_set, epochs=4, batch_size=64, base_lr=0.1, weight_decay=1e-4, optimizer="sgd",
+                   warmup_fraction=0.05, seed=0, num_workers=0, progress=True, *, momentum=0.9,
+                   schedule="cosine", gamma=0.1, steps=(), plateau_patience=5, plateau_threshold=1e-3,
+                   min_lr=0.0, val_set=None, eval_period=1, eval_batch_size=None, device=None,
+                   checkpoint=None, resume=False, checkpoint_extra=None, on_epoch_end=None):
+    """Train ``model.classify`` with cross-entropy; returns one record per epoch (all epochs, resumed ones too).
+
+    A record holds ``epoch`` (1-based), ``loss`` (the epoch's mean), ``lr`` (its last), and with a
+    ``val_set``, every ``eval_period`` epochs and after the last, ``top1`` (and ``top5`` with 5+ classes).
+
+    Schedules: ``cosine`` (linear warmup over ``warmup_fraction`` of the iterations, then cosine decay),
+    ``step`` (warmup, then times ``gamma`` at each epoch in ``steps``), ``plateau`` (times ``gamma`` when
+    the validation top-1 error has not fallen by ``plateau_threshold`` for ``plateau_patience``
+    validated epochs, not before ``min_lr``; needs ``val_set``).
+
+    ``checkpoint``: a path rewritten atomically after every epoch with the weights, optimizer, schedule,
+    data order, RNG states and records (plus ``checkpoint_extra``); ``resume=True`` continues from it
+    when it exists, reaching the weights an uninterrupted run reaches. ``on_epoch_end(records)`` is
+    called after each epoch's checkpoint.
     """
     if len(train_set) < batch_size:
         raise UserError(f"{len(train_set)} training samples are fewer than one batch of {batch_size}; "
                         f"lower the batch size")
+    check_choice("optimizer", optimizer, OPTIMIZERS)
+    check_choice("schedule", schedule, SCHEDULES)
+    if schedule == "plateau" and (val_set is None or not eval_period):
+        raise UserError("the plateau schedule lowers the lr when the validation error stops falling; "
+                        "it needs a validation set evaluated every epoch or few (eval period >= 1)")
+    device = torch.device(device) if device is not None else _device_of(model)
+    model.to(device)
     generator = torch.Generator().manual_seed(seed)
     loader = torch.utils.data.DataLoader(train_set, batch_size=batch_size, shuffle=True, drop_last=True,
-                                         generator=generator, num_workers=num_workers)
-    check_choice("optimizer", optimizer, ("sgd", "adamw"))
+                                         generator=generator, num_workers=num_workers,
+                                         pin_memory=device.type == "cuda")
     if optimizer == "adamw":
         optimizer = torch.optim.AdamW(model.parameters(), lr=base_lr, weight_decay=weight_decay)
     else:
-        optimizer = torch.optim.SGD(model.parameters(), lr=base_lr, momentum=0.9, weight_decay=weight_decay)
-    total = epochs * len(loader)
-    warmup = max(1, int(warmup_fraction * total))
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda it: (it + 1) / warmup if it < warmup else 0.5 * (1 + math.cos(math.pi * it / total)))
+        optimizer = torch.optim.SGD(model.parameters(), lr=base_lr, momentum=momentum, weight_decay=weight_decay)
+    iters = len(loader)
+    total = epochs * iters
+    if schedule == "plateau":  # the optimizer's lr is the state; warmup (if any) sets it directly
+        warmup = int(warmup_fraction * total)
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="min", factor=gamma, patience=plateau_patience, threshold=plateau_threshold,
+            threshold_mode="abs", min_lr=min_lr)
+    else:
+        warmup = max(1, int(warmup_fraction * total))
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, _lr_factor(schedule, total, warmup, iters, gamma, tuple(steps)))
+
+    records, start = [], 0
+    if resume and checkpoint is not None and Path(checkpoint).is_file():
+        state = read_pretrain_checkpoint(checkpoint)
+        try:
+            model.load_state_dict(state["model"])
+        except RuntimeError as err:
+            raise UserError(f"checkpoint {checkpoint} holds another model than the one configured "
+                            f"({str(err).splitlines()[0]}); resume with the run's own settings or pass "
+                            f"--overwrite to start over") from None
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        if state["cuda_rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        if state["data_state"] is not None and hasattr(train_set, "load_state_dict"):
+            train_set.load_state_dict(state["data_state"])
+        records, start = list(state["records"]), int(state["epoch"])
+
     model.train()
-    losses = []
-    bar = tqdm(total=total, desc="pretrain", disable=not progress, dynamic_ncols=True)
-    for _ in range(epochs):
-        running = []
-        for images, labels in loader:
-            loss = torch.nn.functional.cross_entropy(model.classify(_normalise(images)), labels)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            running.append(loss.item())
-            bar.set_postfix(loss=f"{loss.item():.3f}")
-            bar.update(1)
-        losses.append(sum(running) / len(running))
-    bar.close()
-    return losses
+    bar = tqdm(total=total, initial=min(total, start * iters), desc="pretrain", disable=not progress,
+               dynamic_ncols=True)
+    try:
+        for epoch in range(start, epochs):
+            if hasattr(train_set, "set_epoch"):
+                train_set.set_epoch(epoch)
+            running, lr = [], optimizer.param_groups[0]["lr"]
+            for i, (images, labels) in enumerate(loader):
+                it = epoch * iters + i
+                if schedule == "plateau" and it <= warmup and warmup:
+                    for group in optimizer.param_groups:
+                        group["lr"] = base_lr * min(1.0, (it + 1) / warmup)
+                images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+                loss = torch.nn.functional.cross_entropy(model.classify(normalise(images, model)), labels)
+                value = loss.item()
+                if not math.isfinite(value):
+                    raise UserError(f"the loss became {value} at epoch {epoch + 1}, iteration {i + 1} "
+                                    f"(lr {optimizer.param_groups[0]['lr']:.3g}); lower the learning rate "
+                                    f"(solver.base_lr) or add warmup (solver.warmup_fraction)")
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                lr = optimizer.param_groups[0]["lr"]
+                optimizer.step()
+                if schedule != "plateau":
+                    scheduler.step()
+                running.append(value)
+                bar.set_postfix(loss=f"{value:.3f}")
+                bar.update(1)
+            record = {"epoch": epoch + 1, "loss": sum(running) / len(running), "lr": lr}
+            if val_set is not None and eval_period and ((epoch + 1) % eval_period == 0 or epoch + 1 == epochs):
+                record.update(evaluate(model, val_set, batch_size=eval_batch_size or batch_size, device=device,
+                                       num_workers=num_workers))
+                model.train()
+                if schedule == "plateau" and (epoch + 1) * iters > warmup:  # no verdicts during warmup
+                    scheduler.step(1.0 - record["top1"])
+            records.append(record)
+            if checkpoint is not None:
+                _atomic_save({
+                    "format": CHECKPOINT_FORMAT, "epoch": epoch + 1, "epochs": epochs, "records": records,
+                    "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
+                    "torch_rng": torch.get_rng_state(),
+                    "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+                    "data_state": train_set.state_dict() if hasattr(train_set, "state_dict") else None,
+                    **(checkpoint_extra or {})}, checkpoint)
+            if on_epoch_end is not None:
+                on_epoch_end(records)
+    finally:
+        bar.close()  # before any error message
+    return records
+
+
+def train_classifier(model, train_set, epochs=4, batch_size=64, base_lr=0.1, weight_decay=1e-4,
+                     optimizer="sgd", warmup_fraction=0.05, seed=0, num_workers=0, progress=True, **options):
+    """Train ``model.classify`` with cross-entropy; returns the per-epoch mean losses.
+
+    ``optimizer="sgd"`` is the paper's recipe; ``"adamw"`` converges in far
+    fewer steps, which is what a minutes-long CPU run has. ``options``: the
+    keyword-only arguments of :func:`fit_classifier` (schedule, validation, checkpoints).
+    """
+    records = fit_classifier(model, train_set, epochs=epochs, batch_size=batch_size, base_lr=base_lr,
+                             weight_decay=weight_decay, optimizer=optimizer, warmup_fraction=warmup_fraction,
+                             seed=seed, num_workers=num_workers, progress=progress, **options)
+    return [r["loss"] for r in records]
 
 
 @torch.no_grad()
-def accuracy(model, dataset, batch_size=128) -> float:
+def _scores(model, dataset, batch_size, device, num_workers=0):
+    """Yields (scores, labels) per batch: logits for (N, 3, H, W) batches; for multi-crop batches
+    (N, K, 3, H, W), the softmax probabilities averaged over the K crops."""
     model.eval()
-    correct = 0
-    for images, labels in torch.utils.data.DataLoader(dataset, batch_size=batch_size):
-        correct += (model.classify(_normalise(images)).argmax(1) == labels).sum().item()
-    return correct / max(1, len(dataset))
+    for images, labels in torch.utils.data.DataLoader(dataset, batch_size=batch_size, num_workers=num_workers):
+        images = images.to(device)
+        if images.dim() == 5:
+            n, k = images.shape[:2]
+            logits = model.classify(normalise(images.flatten(0, 1), model))
+            yield logits.softmax(1).view(n, k, -1).mean(1), torch.as_tensor(labels).to(device)
+        else:
+            yield model.classify(normalise(images, model)), torch.as_tensor(labels).to(device)
+
+
+@torch.no_grad()
+def predict_scores(model, dataset, batch_size=128, device=None) -> torch.Tensor:
+    """(N, classes): logits, or for multi-crop samples (10-crop) the mean of the crops' softmax."""
+    return torch.cat([s.cpu() for s, _ in _scores(model, dataset, batch_size, device or _device_of(model))])
+
+
+@torch.no_grad()
+def evaluate(model, dataset, batch_size=128, device=None, num_workers=0) -> dict:
+    """``{"top1": ..}`` and, with 5 or more classes, ``"top5"`` (fractions), over ``dataset``."""
+    correct1 = correct5 = count = classes = 0
+    for scores, labels in _scores(model, dataset, batch_size, device or _device_of(model), num_workers):
+        classes = scores.shape[1]
+        correct1 += (scores.argmax(1) == labels).sum().item()
+        if classes >= 5:
+            correct5 += (scores.topk(5, dim=1).indices == labels[:, None]).any(1).sum().item()
+        count += len(labels)
+    result = {"top1": correct1 / max(1, count)}
+    if classes >= 5:
+        result["top5"] = correct5 / max(1, count)
+    return result
+
+
+def accuracy(model, dataset, batch_size=128) -> float:
+    """Top-1 accuracy (a fraction) of ``model.classify`` over ``dataset``."""
+    return evaluate(model, dataset, batch_size=batch_size)["top1"]
 
 
 def save_backbone(model, path) -> Path:
-    """Write the state dict atomically (torchvision names; loads with weights_only=True)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(model.state_dict(), tmp)
-    os.replace(tmp, path)
-    return path
+    """Write the state dict atomically (torchvision names, CPU tensors; loads with weights_only=True)."""
+    return _atomic_save({k: v.detach().cpu() for k, v in model.state_dict().items()}, path)
+
+
+# --- a whole run from a PretrainConfig ----------------------------------------------------------------
+
+class _ResumableCrops(torch.utils.data.Dataset):
+    """Object crops whose augmentation RNG state travels in the checkpoint (exact resume)."""
+
+    def __init__(self, crops):
+        self.crops, self.class_names = crops, crops.class_names
+
+    def __len__(self):
+        return len(self.crops)
+
+    def __getitem__(self, index):
+        return self.crops[index]
+
+    def state_dict(self):  # ObjectCrops draws its jitter from a numpy Generator (``_rng``)
+        return {"rng": json.dumps(self.crops._rng.bit_generator.state)}
+
+    def load_state_dict(self, state):
+        self.crops._rng.bit_generator.state = json.loads(state["rng"])
+
+
+def image_folder_root(name) -> Path:
+    """``name`` as a folder, or under $DETECTION_DATASETS when it is relative and not found as given."""
+    from detection.data.catalog import data_root, names
+    path = Path(name).expanduser()
+    if path.is_dir() or path.is_absolute():
+        return path
+    if (data_root() / path).is_dir():
+        return data_root() / path
+    raise UserError(f"dataset {name!r} is neither an ImageFolder directory (looked in {path.resolve()} and "
+                    f"{(data_root() / path).resolve()}; expected train/<class>/*.jpg and val/<class>/*.jpg) "
+                    f"nor a detection dataset ({', '.join(names())}, or a dataset .yaml)")
+
+
+def _crop_sets(cfg: PretrainConfig):
+    from detection.data.catalog import evaluation_split, load_dataset
+    from detection.data.dataset import DetectionDataset
+    from detection.data.object_crops import ObjectCrops
+    from .classification_data import Lighting
+    d = cfg.data
+    if d.num_workers:
+        raise UserError(f"data.num_workers={d.num_workers}: object crops are read in the main process "
+                        f"(their augmentation RNG lives there); set data.num_workers=0")
+    if cfg.eval.final != "center":
+        raise UserError("eval.final=10crop needs an ImageFolder dataset (object crops are evaluated as they "
+                        "are); set eval.final=center")
+
+    def crops(role, augment):
+        data = load_dataset(d.dataset if role == "train" else evaluation_split(d.dataset), role)
+        return ObjectCrops(DetectionDataset(data), size=d.crop_size, context=d.context, augment=augment)
+    train = _ResumableCrops(crops("train", True))
+    if d.pca_lighting_std:
+        train = Lighting(train, d.pca_lighting_std)
+    val = crops("test", False)
+    what = (f"{len(train)} object crops of {d.dataset}", f"{len(val)} held-out crops ({evaluation_split(d.dataset)})")
+    return train, val, val, what
+
+
+def _folder_sets(cfg: PretrainConfig):
+    from .classification_data import ImageFolderSet, eval_transform, train_transform
+    d, e = cfg.data, cfg.eval
+    root = image_folder_root(d.dataset)
+    train = ImageFolderSet(root, d.train_split, train_transform(d.crop_size, d.scale_min, d.scale_max, d.hflip,
+                                                                d.pca_lighting_std), seed=cfg.solver.seed)
+    val = ImageFolderSet(root, d.val_split, eval_transform(e.resize, cfg.eval_crop_size, "center"),
+                         classes=train.class_names)
+    final = val if e.final == "center" else ImageFolderSet(
+        root, d.val_split, eval_transform(e.resize, cfg.eval_crop_size, "10crop"), classes=train.class_names)
+    what = (f"{len(train)} images of {root / d.train_split}", f"{len(val)} images of {root / d.val_split}")
+    return train, val, final, what
+
+
+def run_paths(output) -> dict:
+    """The files of a run writing the backbone to ``output``: the checkpoint and the metrics JSON beside it."""
+    output = Path(output)
+    stem = output.name[:-len(".pth")] if output.name.endswith(".pth") else output.name
+    return {"output": output, "checkpoint": output.with_name(stem + ".checkpoint.pth"),
+            "metrics": output.with_name(stem + ".metrics.json")}
+
+
+def _pct(x):
+    return f"{100 * x:.1f}%"
+
+
+def _epoch_line(record, epochs):
+    line = f"epoch {record['epoch']}/{epochs}: loss {record['loss']:.4f}, lr {record['lr']:.3g}"
+    if "top1" in record:
+        line += f", val top-1 {_pct(record['top1'])}"
+        line += f", top-5 {_pct(record['top5'])}" if "top5" in record else ""
+    return line
+
+
+def run_pretraining(cfg: PretrainConfig, output, resume=False, overwrite=False, progress=True, log=tqdm.write,
+                    on_epoch_end=None) -> dict:
+    """Train ``cfg.model.backbone`` as ``cfg`` says and write its weights to ``output`` (a .pth state dict).
+
+    Beside ``output``: ``<stem>.checkpoint.pth`` (rewritten after every epoch; ``resume=True`` continues
+    from it) and ``<stem>.metrics.json`` ({"epochs": [{"epoch", "loss", "lr", "top1", "top5"}, ...],
+    "final": {"top1", "top5", "eval": "10crop" | "center", "samples"}, ...}; accuracies are fractions).
+    Returns that JSON's content.
+    """
+    import backbones
+    paths = run_paths(output)
+    checkpoint = paths["checkpoint"]
+    if overwrite:
+        for key in ("checkpoint", "metrics"):
+            paths[key].unlink(missing_ok=True)
+    elif not resume and checkpoint.is_file():
+        state = read_pretrain_checkpoint(checkpoint)
+        if state["epoch"] < state["epochs"]:
+            raise UserError(f"{checkpoint} holds an unfinished run (epoch {state['epoch']} of {state['epochs']}); "
+                            f"pass --resume to continue it or --overwrite to start over")
+    m, s, d = cfg.model, cfg.solver, cfg.data
+    detection_data = is_detection_dataset(d.dataset)
+    train_set, val_set, final_set, (train_what, val_what) = (_crop_sets if detection_data else _folder_sets)(cfg)
+    classes = list(train_set.class_names)
+    device = cfg.runtime.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    torch.manual_seed(s.seed)  # initial weights; the data order is seeded in fit_classifier
+    model = backbones.build(m.backbone, norm=m.norm, num_classes=len(classes),
+                            **({"shortcut": m.shortcut} if m.shortcut is not None else {}))
+    log(f"pretraining {m.backbone} on {train_what} ({len(classes)} classes), {s.epochs} epochs, "
+        f"{s.optimizer} lr {s.base_lr:g}, batch {s.batch_size}, {s.schedule} schedule, on {device}")
+    report = {"backbone": m.backbone, "dataset": d.dataset, "num_classes": len(classes),
+              "output": str(paths["output"]), "config": cfg.to_dict(), "epochs": []}
+
+    def write_metrics(final=None):
+        body = dict(report, **({"final": final} if final else {}))
+        tmp = paths["metrics"].with_name(paths["metrics"].name + ".tmp")
+        paths["metrics"].parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(body, indent=1) + "\n")
+        os.replace(tmp, paths["metrics"])
+
+    def epoch_done(records):
+        report["epochs"] = list(records)
+        log(_epoch_line(records[-1], s.epochs))
+        write_metrics()
+        if on_epoch_end is not None:
+            on_epoch_end(records)
+
+    eval_batch = cfg.eval.batch_size or s.batch_size
+    try:
+        records = fit_classifier(
+            model, train_set, epochs=s.epochs, batch_size=s.batch_size, base_lr=s.base_lr,
+            weight_decay=s.weight_decay, optimizer=s.optimizer, warmup_fraction=s.warmup_fraction, seed=s.seed,
+            num_workers=d.num_workers, progress=progress, momentum=s.momentum, schedule=s.schedule,
+            gamma=s.gamma, steps=s.steps, plateau_patience=s.plateau_patience,
+            plateau_threshold=s.plateau_threshold, min_lr=s.min_lr,
+            val_set=val_set if cfg.eval.period else None, eval_period=cfg.eval.period,
+            eval_batch_size=eval_batch, device=device, checkpoint=checkpoint, resume=resume,
+            checkpoint_extra={"config": cfg.to_dict(), "class_names": classes}, on_epoch_end=epoch_done)
+    except KeyboardInterrupt:
+        if checkpoint.is_file():
+            log(f"stopped; {checkpoint} holds the last finished epoch: run the same command with --resume "
+                f"to continue")
+        raise
+    report["epochs"] = records
+    mode = cfg.eval.final
+    if final_set is val_set and records and "top1" in records[-1]:  # the last epoch's validation is it
+        final = {k: records[-1][k] for k in ("top1", "top5") if k in records[-1]}
+    else:
+        final = evaluate(model, final_set, batch_size=max(1, eval_batch // 10) if mode == "10crop" else eval_batch,
+                         device=device, num_workers=d.num_workers)
+    final = {**final, "eval": mode, "samples": len(final_set)}
+    how = "" if detection_data else (", 10-crop" if mode == "10crop" else ", centre crop")
+    log(f"top-1 accuracy on {val_what}{how}: {_pct(final['top1'])}"
+        + (f", top-5 {_pct(final['top5'])}" if "top5" in final else ""))
+    log(f"wrote {save_backbone(model, paths['output'])}")
+    write_metrics(final)
+    log(f"wrote {paths['metrics']} (per-epoch metrics; resume checkpoint {checkpoint})")
+    return dict(report, final=final)

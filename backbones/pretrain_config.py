@@ -1,0 +1,193 @@
+"""Classification pretraining settings: one dataclass per section, read from YAML and validated.
+
+The defaults are the ImageNet recipe of He et al. 2015, *Deep Residual
+Learning for Image Recognition*, Sec. 3.4 (``configs/pretrain/imagenet_resnet_paper.yaml``
+spells them out with the paper's words); ``configs/pretrain/shapes_crops.yaml``
+is the built-in data's recipe (object crops of ``shapes``, what ``make demo`` runs).
+
+A YAML file holds up to five sections, each optional::
+
+    model:   {backbone: resnet50, norm: bn}
+    solver:  {optimizer: sgd, base_lr: 0.1, batch_size: 256, epochs: 120, schedule: plateau, ...}
+    data:    {dataset: imagenet, crop_size: 224, scale_min: 256, scale_max: 480, ...}
+    eval:    {resize: 256, final: 10crop, period: 1}
+    runtime: {device: cuda}
+
+Reading, ``_base_`` inheritance, ``section.key=value`` overrides and the
+checks of unknown keys (with the closest valid ones) and wrong types are
+those of the detector's training config (:mod:`detection.config`).
+"""
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Sequence
+
+from .errors import UserError, check_choice
+from .norm import NORMS
+
+OPTIMIZERS = ("sgd", "adamw")
+SCHEDULES = ("plateau", "step", "cosine")
+EVAL_MODES = ("10crop", "center")
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs" / "pretrain"
+PAPER_CONFIG = CONFIG_DIR / "imagenet_resnet_paper.yaml"
+CROPS_CONFIG = CONFIG_DIR / "shapes_crops.yaml"  # the default for detection datasets (object crops)
+
+
+@dataclass
+class PretrainModelConfig:
+    backbone: str = "resnet50"          # a registry name (backbones.names()); the paper trains 18 to 152 layers
+    norm: str = "bn"                    # bn | gn (frozen_bn cannot train)
+    shortcut: Optional[str] = None      # ResNets: option A, B or C of Sec. 3.3; None: the backbone's default (B)
+
+
+@dataclass
+class PretrainSolverConfig:
+    optimizer: str = "sgd"              # sgd (the paper's, with momentum) | adamw
+    base_lr: float = 0.1                # Sec. 3.4: "starts from 0.1"
+    momentum: float = 0.9               # Sec. 3.4 (SGD only)
+    weight_decay: float = 1e-4          # Sec. 3.4
+    batch_size: int = 256               # Sec. 3.4: "a mini-batch size of 256" (over all devices)
+    epochs: int = 120                   # Sec. 3.4: "up to 60 x 10^4 iterations", ~120 epochs of 1.28M images
+    # plateau: multiply the lr by gamma when the validation top-1 error has not fallen by plateau_threshold
+    # for plateau_patience validated epochs (Sec. 3.4: "divided by 10 when the error plateaus"; the paper
+    # gives no patience); step: by gamma at each epoch in steps; cosine: cosine decay to 0 per iteration
+    schedule: str = "plateau"
+    gamma: float = 0.1
+    plateau_patience: int = 5
+    plateau_threshold: float = 0.001    # absolute, in top-1 error (0.001 = 0.1 points)
+    min_lr: float = 0.0
+    steps: Sequence[int] = (30, 60, 90)  # epochs (schedule: step)
+    warmup_fraction: float = 0.0        # linear warmup over this fraction of all iterations (the paper: none)
+    seed: int = 0                       # initial weights, data order and augmentation
+
+
+@dataclass
+class PretrainDataConfig:
+    # an ImageFolder root (train/<class>/*.jpg and val/<class>/*.jpg; a relative path that does not exist
+    # is also looked up under $DETECTION_DATASETS, default ./datasets), or a detection dataset name or
+    # dataset .yaml (shapes, coco, ...), whose object crops become the classification set
+    dataset: str = "imagenet"
+    train_split: str = "train"          # ImageFolder sub-folders
+    val_split: str = "val"
+    num_workers: int = 8                # object crops: must be 0 (their augmentation RNG lives in the main process)
+    crop_size: int = 224                # training crop side (Sec. 3.4: 224x224); object crops: the crop's side
+    # scale augmentation (Sec. 3.4, after Simonyan & Zisserman): the shorter side resized to a random
+    # length in [scale_min, scale_max], then a random crop_size square and a random horizontal flip
+    scale_min: int = 256
+    scale_max: int = 480
+    hflip: bool = True
+    # the "standard color augmentation" of Krizhevsky et al. 2012 (AlexNet's PCA lighting noise): the
+    # std of the random weights of the RGB principal components of ImageNet; 0 disables it
+    pca_lighting_std: float = 0.1
+    context: float = 0.25               # object crops: the box grown by this fraction on each side
+
+
+@dataclass
+class PretrainEvalConfig:
+    resize: int = 256                   # evaluation: shorter side resized to this (Sec. 3.4 / Table 3: 256)
+    crop_size: Optional[int] = None     # None: data.crop_size
+    final: str = "10crop"               # after training: 10crop (Sec. 3.4: "the standard 10-crop testing") | center
+    period: int = 1                     # centre-crop validation every N epochs; 0: only the final evaluation
+    batch_size: Optional[int] = None    # None: solver.batch_size (images; a 10-crop batch holds a tenth as many)
+
+
+@dataclass
+class PretrainRuntimeConfig:
+    device: Optional[str] = None        # cpu | cuda | cuda:N; None: cuda when available
+
+
+SECTIONS = {"model": PretrainModelConfig, "solver": PretrainSolverConfig, "data": PretrainDataConfig,
+            "eval": PretrainEvalConfig, "runtime": PretrainRuntimeConfig}
+
+
+@dataclass
+class PretrainConfig:
+    model: PretrainModelConfig = field(default_factory=PretrainModelConfig)
+    solver: PretrainSolverConfig = field(default_factory=PretrainSolverConfig)
+    data: PretrainDataConfig = field(default_factory=PretrainDataConfig)
+    eval: PretrainEvalConfig = field(default_factory=PretrainEvalConfig)
+    runtime: PretrainRuntimeConfig = field(default_factory=PretrainRuntimeConfig)
+
+    def to_dict(self) -> dict:
+        from detection.detector import plain_dict
+        return {name: plain_dict(getattr(self, name)) for name in SECTIONS}
+
+    @property
+    def eval_crop_size(self) -> int:
+        return self.eval.crop_size or self.data.crop_size
+
+
+def load_pretrain_config(path=None, overrides: Optional[dict] = None) -> PretrainConfig:
+    """Read ``path`` (YAML, with ``_base_`` inheritance) if given, then apply ``overrides`` ({section: {key: value}})."""
+    from detection.config import _merge, _section, read_config_file
+    raw, where = {}, "config"
+    if path is not None:
+        raw, where = read_config_file(path), str(path)
+    for key, values in raw.items():
+        check_choice(f"section in {where}", key, SECTIONS)
+        if values is not None and not isinstance(values, dict):
+            raise UserError(f"{where} [{key}] must be a mapping of keys to values, got {values!r}")
+    for section in overrides or {}:
+        check_choice("override section", section, SECTIONS)
+    raw = _merge({k: v or {} for k, v in raw.items()}, overrides or {})
+    cfg = PretrainConfig(**{name: _section(cls, raw.get(name) or {}, f"{where} [{name}]")
+                            for name, cls in SECTIONS.items()})
+    validate(cfg, where)
+    return cfg
+
+
+def parse_overrides(items) -> dict:
+    """``["solver.base_lr=0.02", "data.crop_size=128"]`` -> {section: {key: value}} (values as YAML)."""
+    from detection.config import parse_overrides as parse
+    return parse(items)
+
+
+def merge_overrides(first: dict, then: dict) -> dict:
+    """Two {section: {key: value}} mappings, ``then`` winning key by key."""
+    from detection.config import _merge
+    return _merge(first, then)
+
+
+def is_detection_dataset(name) -> bool:
+    """A name the detection catalog knows (shapes, coco, voc_2007_test, ...) or a dataset .yaml."""
+    from detection.data.catalog import is_dataset_file, names
+    return name in names() or is_dataset_file(name)
+
+
+def default_config_path(dataset=None) -> Optional[Path]:
+    """The config to start from without --config: the object-crop recipe for a detection dataset,
+    else none (the dataclass defaults, the paper's ImageNet recipe)."""
+    return CROPS_CONFIG if dataset is not None and is_detection_dataset(dataset) else None
+
+
+def validate(cfg: PretrainConfig, where="config"):
+    """Value checks the types cannot express; each message names the setting and a valid range."""
+    s, d, e = cfg.solver, cfg.data, cfg.eval
+    check_choice(f"solver.optimizer in {where}", s.optimizer, OPTIMIZERS)
+    check_choice(f"solver.schedule in {where}", s.schedule, SCHEDULES)
+    check_choice(f"eval.final in {where}", e.final, EVAL_MODES)
+    check_choice(f"model.norm in {where}", cfg.model.norm, [n for n in NORMS if n != "frozen_bn"])
+    positive = {"solver.batch_size": s.batch_size, "solver.epochs": s.epochs, "solver.base_lr": s.base_lr,
+                "data.crop_size": d.crop_size, "data.scale_min": d.scale_min, "eval.resize": e.resize,
+                "solver.gamma": s.gamma}
+    for key, value in positive.items():
+        if value <= 0:
+            raise UserError(f"{where}: {key} must be positive, got {value}")
+    checks = [
+        (d.scale_min <= d.scale_max, f"data.scale_min ({d.scale_min}) must not exceed data.scale_max ({d.scale_max})"),
+        (d.crop_size <= d.scale_min, f"data.crop_size ({d.crop_size}) must not exceed data.scale_min "
+                                     f"({d.scale_min}): a crop cannot be larger than the resized image"),
+        (cfg.eval_crop_size <= e.resize, f"the evaluation crop ({cfg.eval_crop_size}) must not exceed "
+                                         f"eval.resize ({e.resize})"),
+        (0 <= s.warmup_fraction < 1, f"solver.warmup_fraction must be in [0, 1), got {s.warmup_fraction}"),
+        (d.pca_lighting_std >= 0, f"data.pca_lighting_std must be >= 0, got {d.pca_lighting_std}"),
+        (e.period >= 0, f"eval.period must be >= 0 (0: evaluate only at the end), got {e.period}"),
+        (d.num_workers >= 0, f"data.num_workers must be >= 0, got {d.num_workers}"),
+        (s.schedule != "plateau" or e.period > 0,
+         "solver.schedule=plateau lowers the lr when the validation error stops falling, so it needs "
+         "eval.period >= 1; set eval.period or use schedule step or cosine"),
+        (list(s.steps) == sorted(s.steps), f"solver.steps must be increasing epochs, got {list(s.steps)}"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise UserError(f"{where}: {message}")
+    return cfg

@@ -191,3 +191,19 @@ def test_voc_data_has_no_masks_and_gets_coco_style_evaluation(small_shapes, tmp_
     assert voc_metrics(dataset, perfect)["mAP"] == pytest.approx(1.0)
     gt, ids = to_coco_ground_truth(data)
     assert sorted(ids.values()) == list(range(8)) and len(gt.anns) == sum(len(r.boxes) for r in data.records)
+
+
+def test_missing_files_names_what_a_split_lacks_without_loading_it(tmp_path, monkeypatch):
+    from detection.data.catalog import missing_files
+    monkeypatch.setenv("DETECTION_DATASETS", str(tmp_path))
+    (tmp_path / "VOCdevkit" / "VOC2007" / "ImageSets" / "Main").mkdir(parents=True)
+    (tmp_path / "VOCdevkit" / "VOC2007" / "ImageSets" / "Main" / "trainval.txt").write_text("000005\n")
+    voc = tmp_path / "VOCdevkit"
+    # 07++12: 2007 trainval is there, 2007 test's list and all of 2012 are not (the folder covers its files)
+    assert missing_files("voc_07++12") == [voc / "VOC2007" / "ImageSets" / "Main" / "test.txt", voc / "VOC2012"]
+    assert missing_files("voc", "train") == [voc / "VOC2012"]
+    assert missing_files("coco", "test") == [tmp_path / "coco" / "annotations" / "instances_val2017.json",
+                                             tmp_path / "coco" / "val2017"]
+    assert missing_files("shapes") == []  # generated on first use
+    with pytest.raises(UserError, match="Did you mean 'coco'"):
+        missing_files("cocoo")

@@ -202,3 +202,22 @@ def test_shapes_voc_matches_coco(tmp_path):
         assert rec.labels.tolist() == labels and not rec.ignore.any()
         assert rec.file_name.is_file() and (rec.width, rec.height) == (192, 192)
     assert data.problems.clipped_boxes == data.problems.dropped_boxes == 0
+
+
+def test_voc_2012_test_loads_without_annotations(tmp_path, monkeypatch):
+    """The 2012 test archive has images and split lists, no Annotations: sizes come from the images."""
+    from PIL import Image
+    from detection.data.catalog import load_dataset
+    root = tmp_path / "VOCdevkit" / "VOC2012"
+    (root / "ImageSets" / "Main").mkdir(parents=True)
+    (root / "JPEGImages").mkdir()
+    (root / "ImageSets" / "Main" / "test.txt").write_text("2008_000001\n2008_000007\n")
+    Image.new("RGB", (500, 375)).save(root / "JPEGImages" / "2008_000001.jpg")
+    Image.new("RGB", (333, 480)).save(root / "JPEGImages" / "2008_000007.jpg")
+    monkeypatch.setenv("DETECTION_DATASETS", str(tmp_path))
+    data = load_dataset("voc_2012_test", "test")
+    assert [(r.image_id, r.width, r.height, r.boxes.shape) for r in data.records] == [
+        ("2008_000001", 500, 375, (0, 4)), ("2008_000007", 333, 480, (0, 4))]
+    (root / "JPEGImages" / "2008_000007.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(UserError, match=r"cannot read image .*2008_000007\.jpg"):
+        load_dataset("voc_2012_test", "test")

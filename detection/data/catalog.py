@@ -35,26 +35,37 @@ def _shapes(split):
     def load():
         root = shapes.ensure_generated(data_root() / "shapes", SHAPES_CONFIG)
         return load_coco(root / f"instances_{split}.json", root / "JPEGImages", f"shapes_{split}")
+    load.files = lambda: []  # generated on first use
     return load
 
 
 def _coco(name, annotation_file, image_folder):
-    def load():
+    def files():
         root = data_root() / "coco"
-        return load_coco(_exists(name, root / "annotations" / annotation_file), _exists(name, root / image_folder),
-                         name)
+        return [root / "annotations" / annotation_file, root / image_folder]
+
+    def load():
+        annotations, images = (_exists(name, path) for path in files())
+        return load_coco(annotations, images, name)
+    load.files = files
     return load
 
 
-def _voc(name, year, split):
+def _voc(name, year, split, annotated=True):
+    def files():
+        root = data_root() / "VOCdevkit" / f"VOC{year}"
+        return [root, root / "ImageSets" / "Main" / f"{split}.txt"]
+
     def load():
-        return load_voc(_exists(name, data_root() / "VOCdevkit" / f"VOC{year}"), split, name=name)
+        return load_voc(_exists(name, files()[0]), split, name=name, annotated=annotated)
+    load.files = files
     return load
 
 
 def _union(name, parts):
     def load():
         return voc_union([DATASETS[p]() for p in parts], name)
+    load.files = lambda: [path for part in parts for path in DATASETS[part].files()]
     return load
 
 
@@ -70,13 +81,14 @@ DATASETS = {
     "coco_2017_train": _coco("coco_2017_train", "instances_train2017.json", "train2017"),
     "coco_2017_val": _coco("coco_2017_val", "instances_val2017.json", "val2017"),
     "coco_2014_train": _coco("coco_2014_train", "instances_train2014.json", "train2014"),
+    "coco_2014_val": _coco("coco_2014_val", "instances_val2014.json", "val2014"),  # the paper's 40k val
     "coco_2014_valminusminival": _coco("coco_2014_valminusminival", "instances_valminusminival2014.json",
                                        "val2014"),
     "coco_2014_minival": _coco("coco_2014_minival", "instances_minival2014.json", "val2014"),
     "voc_2007_trainval": _voc("voc_2007_trainval", 2007, "trainval"),
     "voc_2007_test": _voc("voc_2007_test", 2007, "test"),
     "voc_2012_trainval": _voc("voc_2012_trainval", 2012, "trainval"),
-    "voc_2012_test": _voc("voc_2012_test", 2012, "test"),
+    "voc_2012_test": _voc("voc_2012_test", 2012, "test", annotated=False),  # scored by the PASCAL server
 }
 # The paper's VOC training sets (Sec. 4.3 / Table 7): 07+12 for the 2007 test, 07++12 for the 2012 test.
 DATASETS["voc_0712_trainval"] = _union("voc_0712_trainval", ["voc_2007_trainval", "voc_2012_trainval"])
@@ -104,6 +116,21 @@ def evaluation_split(name: str) -> str:
 
 def is_dataset_file(name: str) -> bool:
     return str(name).endswith((".yaml", ".yml"))
+
+
+def missing_files(name: str, role: str = "train") -> list:
+    """The files and folders a named split needs that are not under ``data_root()`` (none for ``shapes``,
+    which is generated, and for dataset YAML files, which are checked when loaded)."""
+    if is_dataset_file(name):
+        return []
+    check_choice("dataset", name, names() + ["<path to a dataset .yaml>"])
+    if name in PAIRS:
+        name = PAIRS[name][0 if role == "train" else 1]
+    missing = []
+    for path in dict.fromkeys(DATASETS[name].files()):  # a union may list a folder twice
+        if not path.exists() and not any(m in path.parents for m in missing):  # a missing folder covers its files
+            missing.append(path)
+    return missing
 
 
 def load_dataset(name: str, role: str = "train") -> DetectionData:

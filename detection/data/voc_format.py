@@ -21,6 +21,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from backbones.errors import UserError
 
@@ -37,21 +38,25 @@ _BOX_FIELDS = ("xmin", "ymin", "xmax", "ymax")
 _VOC_TO_CONTINUOUS = np.array([-1.0, -1.0, 0.0, 0.0])
 
 
-def load_voc(root, split, class_names=VOC_CLASSES, name=None, image_ext=".jpg") -> DetectionData:
+def load_voc(root, split, class_names=VOC_CLASSES, name=None, image_ext=".jpg", annotated=True) -> DetectionData:
     """Load the images listed in ``ImageSets/Main/<split>.txt`` under the VOC folder ``root``.
 
     Bad boxes are clipped or dropped and counted in ``problems``; files that
     cannot be read correctly (missing, malformed XML, unknown class, missing
     or non-numeric box field) raise :class:`UserError` naming the file.
+    ``annotated=False``: a split without public annotations (VOC 2012 test):
+    images only, their sizes read from the image files, for predictions that
+    go to the evaluation server.
     """
     root = Path(root)
     class_names = list(class_names)
     label_of = _label_map(class_names)
     problems = DataProblems()
-    records = [
-        _load_record(root, stem, label_of, image_ext, problems)
-        for stem in _read_split(root / "ImageSets" / "Main" / f"{split}.txt")
-    ]
+    stems = _read_split(root / "ImageSets" / "Main" / f"{split}.txt")
+    if annotated:
+        records = [_load_record(root, stem, label_of, image_ext, problems) for stem in stems]
+    else:
+        records = [_unannotated_record(root, stem, image_ext) for stem in stems]
     return DetectionData(
         name=name or f"{root.name}_{split}",
         records=records,
@@ -191,6 +196,17 @@ def _is_difficult(obj, path, where) -> bool:
     if text is None or not text.strip():
         return False
     return _number(obj, "difficult", path, where) != 0
+
+
+def _unannotated_record(root, stem, image_ext) -> ImageRecord:
+    path = root / "JPEGImages" / f"{stem}{image_ext}"
+    try:
+        with Image.open(path) as image:  # reads the header only
+            width, height = image.size
+    except (OSError, ValueError) as err:
+        raise UserError(f"cannot read image {path}: {err}; the split's images must be in JPEGImages/") from None
+    return ImageRecord(image_id=stem, file_name=path, width=width, height=height,
+                       boxes=np.zeros((0, 4), np.float32), labels=np.zeros(0, np.int64), ignore=np.zeros(0, bool))
 
 
 def _load_record(root, stem, label_of, image_ext, problems) -> ImageRecord:

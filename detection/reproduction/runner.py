@@ -1,0 +1,181 @@
+"""Run one experiment of a suite: pretrain its backbone if asked, train, evaluate, record.
+
+Pretraining and training run the command-line tools as child processes (the
+commands a user would type, each printed first), so one experiment's crash or
+out-of-memory cannot take the suite down and each run folder is an ordinary
+``tools/train_det.py`` run that ``--resume`` continues. Evaluation runs here,
+on the run's ``model_final.pth``, and its numbers go to ``result.json`` in the
+run folder, which the report reads.
+"""
+import json
+import shlex
+import subprocess
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from backbones.errors import UserError
+
+from ..engine.inference import predict
+from ..engine.metrics_log import read_metrics
+from ..evaluation.checkpoint_eval import checkpoint_and_dataset, save_results, write_json
+from ..evaluation.dataset_eval import coco_metrics, voc_metrics
+from ..evaluation.voc_results import write_voc_results
+from .requirements import needs, test_dataset, training_config, unmet
+
+TOOLS = Path(__file__).resolve().parents[2] / "tools"
+RESULT_FILE = "result.json"
+PRETRAIN_FOLDER = "pretrain"
+
+
+@dataclass
+class Outcome:
+    """What became of one experiment: ``measured``, ``submitted`` (results files for a server),
+    ``missing`` (a need unmet) or ``failed``."""
+    name: str
+    status: str
+    metrics: dict = field(default_factory=dict)
+    details: dict = field(default_factory=dict)
+    message: str = ""
+    needs: list = field(default_factory=list)
+
+
+def run_tool(script, args, log=print):
+    """Run ``tools/<script>`` with this interpreter; a non-zero exit becomes a UserError."""
+    command = [sys.executable, str(TOOLS / script)] + [str(a) for a in args]
+    log("$ " + " ".join(shlex.quote(c) for c in command))
+    code = subprocess.run(command).returncode
+    if code in (130, 143) or code < 0:  # Ctrl-C / SIGTERM (the tool saved a checkpoint): stop the suite
+        raise KeyboardInterrupt(f"tools/{script} was interrupted; run the same command again to go on: "
+                                f"finished runs are reused and interrupted ones resume")
+    if code != 0:
+        raise UserError(f"tools/{script} exited with status {code} (its message is printed above)")
+
+
+def pretrained_backbone_path(runs_root: Path, backbone: str) -> Path:
+    return runs_root / PRETRAIN_FOLDER / f"{backbone}.pth"
+
+
+def pretrain(experiment, runs_root: Path, retrain=False, log=print) -> Path:
+    """The backbone pretrained with the experiment's pretraining config (shared by the experiments
+    that use the same backbone; reused when already there)."""
+    path = pretrained_backbone_path(runs_root, experiment.backbone)
+    if path.is_file() and not retrain:
+        log(f"reusing pretrained {experiment.backbone}: {path}")
+        return path
+    unfinished = path.with_suffix(".checkpoint.pth").is_file() and not retrain  # written after every epoch
+    run_tool("pretrain_cls.py", ["--config", experiment.pretrain, "--backbone", experiment.backbone,
+                                 "--output", path, "--resume" if unfinished else "--overwrite"], log)
+    return path
+
+
+def train(experiment, run_dir: Path, pretrained: Optional[Path], retrain=False, log=print):
+    """tools/train_det.py for the experiment, unless its model_final.pth is already there."""
+    if (run_dir / "model_final.pth").is_file() and not retrain:
+        log(f"reusing {run_dir / 'model_final.pth'} (pass --retrain to train again)")
+        return
+    overrides = list(experiment.overrides)
+    if pretrained is not None:
+        overrides.append(f"model.pretrained={pretrained}")
+    resume = (run_dir / "last_checkpoint").is_file() and not retrain
+    run_tool("train_det.py", ["--config", experiment.config, "--output", run_dir,
+                              "--resume" if resume else "--overwrite"] + overrides, log)
+
+
+def score(experiment, model, dataset, predictions) -> dict:
+    """The experiment's metrics in percent."""
+    result = {}
+    if "voc07_map50" in experiment.metrics:  # VOC 2007's own rule, as the paper's numbers use
+        result["voc07_map50"] = 100 * voc_metrics(dataset, predictions, metric="11point")["mAP"]
+    if "voc_map50" in experiment.metrics:
+        result["voc_map50"] = 100 * voc_metrics(dataset, predictions)["mAP"]
+    coco_keys = [k for k in experiment.metrics if k.startswith("coco_")]
+    if coco_keys:
+        iou_types = ("bbox", "segm") if "coco_mask_ap" in coco_keys else ("bbox",)
+        coco = coco_metrics(dataset, predictions, iou_types=iou_types)
+        names = {"coco_ap": ("bbox", "AP"), "coco_ap50": ("bbox", "AP50"), "coco_mask_ap": ("segm", "AP")}
+        result.update({k: 100 * coco[names[k][0]][names[k][1]] for k in coco_keys})
+    return result
+
+
+def training_summary(run_dir: Path, tail=20) -> dict:
+    """Final training loss (mean of the last ``tail`` logged values) and the run's length."""
+    records = [r for r in read_metrics(run_dir / "metrics.jsonl") if "total_loss" in r]
+    if not records:
+        return {}
+    last = records[-tail:]
+    # each record's "time" is the mean seconds per iteration since the previous record
+    steps = [r["iteration"] - p["iteration"] for p, r in zip([{"iteration": 0}] + records, records)]
+    seconds = sum(n * r.get("time", 0.0) for n, r in zip(steps, records))
+    return {"final_loss": sum(r["total_loss"] for r in last) / len(last), "iterations": records[-1]["iteration"],
+            "train_seconds": seconds}
+
+
+def evaluate(experiment, run_dir: Path, device=None, log=print) -> Outcome:
+    cfg = training_config(experiment)
+    checkpoint = run_dir / "model_final.pth"
+    model, dataset = checkpoint_and_dataset(checkpoint, test_dataset(cfg), device)
+    log(f"evaluating {checkpoint} on {dataset.name} ({len(dataset)} images)")
+    predictions = predict(model, dataset)
+    save_results(run_dir / f"model_final.{dataset.name}.predictions.json", dataset, predictions)
+    details = training_summary(run_dir)
+    if experiment.scored_by_server:
+        folder = run_dir / f"voc_results_{dataset.name}"
+        write_voc_results(folder, predictions, dataset.class_names, dataset.data.split or "test")
+        return Outcome(experiment.name, "submitted", {}, details,
+                       f"results files in {folder}: submit them to the PASCAL VOC evaluation server")
+    return Outcome(experiment.name, "measured", score(experiment, model, dataset, predictions), details)
+
+
+def run_experiment(experiment, runs_root: Path, eval_only=False, retrain=False, device=None, log=print,
+                   suite_name="SUITE") -> Outcome:
+    """Everything for one experiment; problems become an Outcome, never an exception."""
+    run_dir = runs_root / experiment.name
+    started = time.perf_counter()
+    try:
+        need_list = needs(experiment, run_dir, eval_only, suite_name)
+        if unmet(need_list):
+            return Outcome(experiment.name, "missing", needs=need_list,
+                           message="; ".join(n.line() for n in unmet(need_list)))
+        if not eval_only:
+            pretrained = pretrain(experiment, runs_root, retrain, log) if experiment.uses_pretraining else None
+            train(experiment, run_dir, pretrained, retrain, log)
+        outcome = evaluate(experiment, run_dir, device, log)
+        outcome.needs = need_list
+    except UserError as err:
+        return Outcome(experiment.name, "failed", message=str(err))
+    except Exception as err:  # noqa: BLE001 - one experiment's bug must not cost the others their runs
+        traceback.print_exc()
+        return Outcome(experiment.name, "failed", message=f"{type(err).__name__}: {err} (traceback above)")
+    outcome.details["seconds"] = time.perf_counter() - started  # this invocation: training only if it trained
+    if experiment.uses_pretraining:
+        outcome.details.update(_pretraining_summary(pretrained_backbone_path(runs_root, experiment.backbone)))
+    write_json(run_dir / RESULT_FILE, {"status": outcome.status, "metrics": outcome.metrics,
+                                       "details": outcome.details, "message": outcome.message})
+    return outcome
+
+
+def _pretraining_summary(path: Path) -> dict:
+    """Top-1 of the pretrained backbone, from the metrics JSON tools/pretrain_cls.py writes beside it."""
+    metrics = path.with_suffix(".metrics.json")
+    if not metrics.is_file():
+        return {}
+    final = json.loads(metrics.read_text()).get("final", {})
+    return {"pretrain_top1": 100 * final["top1"]} if "top1" in final else {}  # the file holds fractions
+
+
+def run_suite(experiments, runs_root: Path, eval_only=False, retrain=False, device=None, log=print,
+              suite_name="SUITE") -> list:
+    """Each experiment in turn; prints one status line per experiment as it ends."""
+    outcomes = []
+    for number, experiment in enumerate(experiments, 1):
+        log(f"[{number}/{len(experiments)}] {experiment.name}")
+        outcome = run_experiment(experiment, runs_root, eval_only, retrain, device, log, suite_name)
+        shown = ", ".join(f"{k} {v:.1f}" for k, v in outcome.metrics.items())
+        log(f"[{number}/{len(experiments)}] {experiment.name}: {outcome.status}"
+            + (f": {shown}" if shown else "") + (f": {outcome.message}" if outcome.message else ""))
+        outcomes.append(outcome)
+    return outcomes

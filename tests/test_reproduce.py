@@ -1,0 +1,193 @@
+"""tools/reproduce.py: suites of experiments, what each needs, isolation of failures, the report."""
+import json
+import runpy
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from backbones.errors import UserError
+from detection.evaluation.checkpoint_eval import load_results
+from detection.evaluation.dataset_eval import coco_metrics, voc_metrics
+from detection.data.catalog import load_dataset
+from detection.data.dataset import DetectionDataset
+from detection.reproduction import runner
+from detection.reproduction.experiments import Experiment, select, suite
+from detection.reproduction.report import _gain, results_table, write_report
+from detection.reproduction.runner import Outcome, run_suite
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _reproduce(*args, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["reproduce", *map(str, args)])
+    runpy.run_path(str(ROOT / "tools" / "reproduce.py"), run_name="__main__")
+
+
+def test_gains_match_the_papers_own_arithmetic():
+    # Table 8: COCO mAP@[.5,.95] 21.2 -> 27.2 is the paper's "28% relative improvement"
+    assert _gain(27.2, 21.2) == "+6.0 (+28%)"
+    assert _gain(76.4, 73.2) == "+3.2 (+4%)"
+    assert _gain(None, 21.2) == "—" and _gain(27.2, None) == "—"
+
+
+def test_paper_suite_holds_tables_7_and_8():
+    paper = {e.name: e for e in suite("paper")}
+    assert paper["vgg16_C4_voc07"].paper == {"voc07_map50": 73.2}
+    assert paper["R101_C4_voc07"].paper == {"voc07_map50": 76.4}
+    assert paper["R101_C4_voc12"].paper == {"voc_map50": 73.8} and paper["R101_C4_voc12"].scored_by_server
+    assert paper["R101_C4_coco"].paper == {"coco_ap50": 48.4, "coco_ap": 27.2}
+    assert paper["R101_C4_coco"].baseline == "vgg16_C4_coco"
+    assert {f"{k}_R{d}_FPN_3x" for k in ("faster_rcnn", "mask_rcnn") for d in (50, 101, 152)} <= set(paper)
+    for e in paper.values():
+        assert (ROOT / e.config).is_file(), e.config
+
+
+def test_shapes_suite_pairs_every_backbone_scratch_and_pretrained():
+    shapes = {e.name: e for e in suite("shapes")}
+    assert len(shapes) == 10
+    for depth in (18, 34):
+        assert shapes[f"resnet{depth}_scratch"].baseline == f"plain{depth}_scratch"
+        assert shapes[f"resnet{depth}_pretrained"].baseline == f"plain{depth}_pretrained"
+    assert shapes["resnet50_pretrained"].baseline == "resnet50_scratch"
+    assert all((e.pretrain is not None) == e.name.endswith("pretrained") for e in shapes.values())
+
+
+def test_unknown_suite_and_experiment_names_suggest_the_right_one():
+    with pytest.raises(UserError, match="Did you mean 'shapes'"):
+        suite("shape")
+    with pytest.raises(UserError, match="Did you mean 'R101_C4_voc07'"):
+        select(suite("paper"), ["R101_C4_voc7"])
+
+
+def test_paper_eval_only_over_an_empty_folder_lists_what_each_experiment_needs(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DETECTION_DATASETS", str(tmp_path / "no-data"))
+    report_dir = tmp_path / "report"
+    _reproduce("--suite", "paper", "--eval-only", "--runs", tmp_path / "runs", "--report", report_dir,
+               monkeypatch=monkeypatch)
+    out = capsys.readouterr().out
+    report = (report_dir / "report.md").read_text()
+    for e in suite("paper"):
+        assert f"{e.name}: missing" in out
+        checkpoint = tmp_path / "runs" / e.name / "model_final.pth"
+        assert f"checkpoint {checkpoint}: MISSING" in report
+        assert f"--suite paper --only {e.name}" in report
+    # the data each would be scored on, with where it must be
+    assert f"dataset voc_2007_test: MISSING ({tmp_path / 'no-data' / 'VOCdevkit' / 'VOC2007'}" in report
+    assert f"dataset coco_2017_val: MISSING ({tmp_path / 'no-data' / 'coco' / 'annotations'}" in report
+    assert "| R101_C4_coco | resnet101 | COCO AP@[.5,.95] | — (missing) | — | 27.2 | +6.0 (+28%) |" in report
+
+
+def test_paper_training_without_data_or_gpu_says_so_per_experiment(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DETECTION_DATASETS", str(tmp_path / "no-data"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    _reproduce("--suite", "paper", "--list", "--only", "R101_C4_voc07", "vgg16_C4_coco", "--runs", tmp_path,
+               monkeypatch=monkeypatch)
+    out = capsys.readouterr().out
+    assert "R101_C4_voc07: configs/paper/faster_rcnn_R101_C4_voc07.yaml" in out
+    assert "dataset voc_0712_trainval: MISSING" in out
+    assert "a CUDA GPU: MISSING" in out or "a CUDA GPU: ok" in out
+    assert "resnet101 weights 'torchvision': on first use (downloaded from https://" in out
+    assert str(tmp_path / "torch-home") in out
+
+
+def _tiny_experiments(tmp_path):
+    config = tmp_path / "tiny.yaml"
+    config.write_text(
+        "model: {backbone: resnet18, neck: fpn, norm: bn, freeze_at: 0, pretrained: none, min_size: 96,\n"
+        "        max_size: 96, rpn_post_nms_top_n_train: 50, rpn_post_nms_top_n_test: 30,\n"
+        "        box_batch_size_per_image: 16, box_representation_size: 32}\n"
+        "solver: {ims_per_batch: 2, base_lr: 0.005, max_iter: 4, warmup_iters: 1, steps: [3], log_period: 1,\n"
+        "         checkpoint_period: 4}\n"
+        "data: {train: shapes, num_workers: 0}\n")
+    pretrain = tmp_path / "pretrain.yaml"
+    pretrain.write_text(f"_base_: {ROOT / 'configs/pretrain/shapes_crops.yaml'}\n"
+                        "solver: {epochs: 1, batch_size: 16}\ndata: {crop_size: 32}\neval: {period: 0}\n")
+    metrics = ("voc_map50", "coco_ap", "coco_ap50")
+    return [
+        Experiment("broken", str(tmp_path / "missing.yaml"), "resnet18", "tiny", metrics),
+        Experiment("r18_scratch", str(config), "resnet18", "tiny", metrics),
+        Experiment("r18_pretrained", str(config), "resnet18", "tiny", metrics, baseline="r18_scratch",
+                   pretrain=str(pretrain), overrides=("solver.seed=1",)),
+    ]
+
+
+def _in_process_tools(monkeypatch):
+    """Run the child tools in this process, so the small shapes fixture applies to them."""
+    commands = []
+
+    def run_tool(script, args, log=print):
+        commands.append([script] + [str(a) for a in args])
+        monkeypatch.setattr(sys, "argv", [script] + [str(a) for a in args])
+        try:
+            runpy.run_path(str(ROOT / "tools" / script), run_name="__main__")
+        except SystemExit as stop:
+            if stop.code:
+                raise UserError(f"tools/{script} exited with status {stop.code}") from None
+    monkeypatch.setattr(runner, "run_tool", run_tool)
+    return commands
+
+
+@pytest.mark.slow
+def test_a_suite_trains_evaluates_reports_and_survives_a_broken_experiment(small_shapes, tmp_path, monkeypatch):
+    commands = _in_process_tools(monkeypatch)
+    tiny = _tiny_experiments(tmp_path)
+    runs = tmp_path / "runs"
+    outcomes = run_suite(tiny, runs)
+    by_name = {o.name: o for o in outcomes}
+    assert by_name["broken"].status == "failed" and "missing.yaml does not exist" in by_name["broken"].message
+    assert by_name["r18_scratch"].status == by_name["r18_pretrained"].status == "measured"
+    # the pretrained run got the pretraining tool's backbone
+    assert [c[0] for c in commands] == ["train_det.py", "pretrain_cls.py", "train_det.py"]
+    assert f"model.pretrained={runs / 'pretrain' / 'resnet18.pth'}" in commands[-1]
+    assert "model.pretrained" not in " ".join(commands[0])
+    assert 0 <= by_name["r18_pretrained"].details["pretrain_top1"] <= 100
+
+    # the recorded numbers are those of an independent evaluation of the saved predictions
+    dataset = DetectionDataset(load_dataset("shapes_val", "test"))
+    for name in ("r18_scratch", "r18_pretrained"):
+        predictions = load_results(runs / name / "model_final.shapes_val.predictions.json", dataset)
+        recorded = json.loads((runs / name / "result.json").read_text())
+        assert recorded["metrics"]["voc_map50"] == pytest.approx(100 * voc_metrics(dataset, predictions)["mAP"],
+                                                                 abs=1e-3)
+        assert recorded["metrics"]["coco_ap"] == pytest.approx(
+            100 * coco_metrics(dataset, predictions)["bbox"]["AP"], abs=1e-3)
+        assert np.isfinite(recorded["details"]["final_loss"]) and recorded["details"]["iterations"] == 4
+
+    report = write_report("tiny", tiny, outcomes, runs, tmp_path / "report", "python tools/reproduce.py --suite tiny")
+    text = report.read_text()
+    assert "**broken** (failed)" in text and "missing.yaml does not exist" in text
+    scratch, pretrained = by_name["r18_scratch"].metrics, by_name["r18_pretrained"].metrics
+    gain = pretrained["voc_map50"] - scratch["voc_map50"]
+    assert f"| r18_pretrained | resnet18 | VOC mAP@0.5 (area) | {pretrained['voc_map50']:.1f} | {gain:+.1f}" in text
+    for png in ("voc_map50.png", "coco_ap.png", "training_loss.png"):
+        assert (tmp_path / "report" / png).stat().st_size > 1000 and f"]({png})" in text
+
+    # a second pass reuses the checkpoints: nothing is trained again
+    before = len(commands)
+    again = run_suite(tiny[1:], runs)
+    assert len(commands) == before
+    assert [o.metrics for o in again] == [by_name["r18_scratch"].metrics, by_name["r18_pretrained"].metrics]
+
+
+def test_results_table_marks_what_was_not_measured():
+    e = [Experiment("a", "x.yaml", "vgg16", "T", ("coco_ap",), {"coco_ap": 21.2}),
+         Experiment("b", "x.yaml", "resnet101", "T", ("coco_ap",), {"coco_ap": 27.2}, baseline="a")]
+    lines = results_table(e, [Outcome("a", "measured", {"coco_ap": 20.0}), Outcome("b", "failed")])
+    assert "| a | vgg16 | COCO AP@[.5,.95] | 20.0 | — | 21.2 | — |" in lines
+    assert "| b | resnet101 | COCO AP@[.5,.95] | — (failed) | — | 27.2 | +6.0 (+28%) |" in lines
+
+
+def test_ctrl_c_in_a_child_tool_stops_the_suite(small_shapes, tmp_path, monkeypatch):
+    import subprocess
+    calls = []
+
+    def interrupted(command, **kwargs):
+        calls.append(command)
+        return subprocess.CompletedProcess(command, 130)  # what train_det.py exits with after saving
+    monkeypatch.setattr(runner.subprocess, "run", interrupted)
+    tiny = _tiny_experiments(tmp_path)[1:]
+    with pytest.raises(KeyboardInterrupt, match="run the same command again to go on"):
+        run_suite(tiny, tmp_path / "runs")
+    assert len(calls) == 1 and calls[0][1].endswith("train_det.py")  # the second experiment never started

@@ -118,19 +118,9 @@ class PretrainConfig:
 
 def load_pretrain_config(path=None, overrides: Optional[dict] = None) -> PretrainConfig:
     """Read ``path`` (YAML, with ``_base_`` inheritance) if given, then apply ``overrides`` ({section: {key: value}})."""
-    from detection.config import _merge, _section, read_config_file
-    raw, where = {}, "config"
-    if path is not None:
-        raw, where = read_config_file(path), str(path)
-    for key, values in raw.items():
-        check_choice(f"section in {where}", key, SECTIONS)
-        if values is not None and not isinstance(values, dict):
-            raise UserError(f"{where} [{key}] must be a mapping of keys to values, got {values!r}")
-    for section in overrides or {}:
-        check_choice("override section", section, SECTIONS)
-    raw = _merge({k: v or {} for k, v in raw.items()}, overrides or {})
-    cfg = PretrainConfig(**{name: _section(cls, raw.get(name) or {}, f"{where} [{name}]")
-                            for name, cls in SECTIONS.items()})
+    from detection.config import build_sections, read_sections
+    raw, where = read_sections(path, overrides, SECTIONS)
+    cfg = PretrainConfig(**build_sections(raw, where, SECTIONS))
     validate(cfg, where)
     return cfg
 

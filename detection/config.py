@@ -168,24 +168,31 @@ def parse_overrides(items) -> dict:
     return overrides
 
 
-def load_config(path=None, overrides: Optional[dict] = None) -> TrainConfig:
-    """Read ``path`` (YAML, with ``_base_`` inheritance) if given, then apply ``overrides`` ({section: {key: value}})."""
-    raw = {}
-    where = "config"
-    if path is not None:
-        raw, where = read_config_file(path), str(path)
+def read_sections(path, overrides: Optional[dict], sections: dict):
+    """``(raw, where)``: the {section: {key: value}} of ``path`` (YAML with ``_base_``; None: empty) with
+    ``overrides`` merged over it, every section name checked against ``sections``; ``where`` names the source."""
+    raw, where = ({}, "config") if path is None else (read_config_file(path), str(path))
     for key, values in raw.items():
-        check_choice(f"section in {where}", key, SECTIONS)
+        check_choice(f"section in {where}", key, sections)
         if values is not None and not isinstance(values, dict):
             raise UserError(f"{where} [{key}] must be a mapping of keys to values, got {values!r}")
-    for section, values in (overrides or {}).items():
-        check_choice("override section", section, SECTIONS)
-        raw[section] = {**(raw.get(section) or {}), **values}
+    for section in overrides or {}:
+        check_choice("override section", section, sections)
+    return _merge({k: v or {} for k, v in raw.items()}, overrides or {}), where
+
+
+def build_sections(raw: dict, where: str, sections: dict) -> dict:
+    """{name: the section's dataclass built from ``raw[name]``, keys and types checked}."""
+    return {name: _section(cls, raw.get(name) or {}, f"{where} [{name}]") for name, cls in sections.items()}
+
+
+def load_config(path=None, overrides: Optional[dict] = None) -> TrainConfig:
+    """Read ``path`` (YAML, with ``_base_`` inheritance) if given, then apply ``overrides`` ({section: {key: value}})."""
+    raw, where = read_sections(path, overrides, SECTIONS)
     solver = raw.get("solver") or {}
     if solver.get("schedule") is not None:
         _check_type(f"{where} [solver]", "schedule", solver["schedule"], str)
         raw["solver"] = apply_schedule(solver)
-    cfg = TrainConfig(**{name: _section(cls, raw.get(name) or {}, f"{where} [{name}]")
-                         for name, cls in SECTIONS.items()})
+    cfg = TrainConfig(**build_sections(raw, where, SECTIONS))
     check_choice("runtime.amp", cfg.runtime.amp, AMP_MODES)
     return cfg

@@ -4,8 +4,8 @@ Pretraining and training run the command-line tools as child processes (the
 commands a user would type, each printed first), so one experiment's crash or
 out-of-memory cannot take the suite down and each run folder is an ordinary
 ``tools/train_det.py`` run that ``--resume`` continues. Evaluation runs here,
-on the run's ``model_final.pth``, and its numbers go to ``result.json`` in the
-run folder, which the report reads.
+on the run's ``model_final.pth``; its numbers go back to the caller (the report)
+and, as a record, to ``result.json`` in the run folder.
 """
 import json
 import shlex
@@ -85,7 +85,7 @@ def train(experiment, run_dir: Path, pretrained: Optional[Path], retrain=False, 
                               "--resume" if resume else "--overwrite"] + overrides, log)
 
 
-def score(experiment, model, dataset, predictions) -> dict:
+def score(experiment, dataset, predictions) -> dict:
     """The experiment's metrics in percent."""
     result = {}
     if "voc07_map50" in experiment.metrics:  # VOC 2007's own rule, as the paper's numbers use
@@ -127,7 +127,7 @@ def evaluate(experiment, run_dir: Path, device=None, log=print) -> Outcome:
         write_voc_results(folder, predictions, dataset.class_names, dataset.data.split or "test")
         return Outcome(experiment.name, "submitted", {}, details,
                        f"results files in {folder}: submit them to the PASCAL VOC evaluation server")
-    return Outcome(experiment.name, "measured", score(experiment, model, dataset, predictions), details)
+    return Outcome(experiment.name, "measured", score(experiment, dataset, predictions), details)
 
 
 def run_experiment(experiment, runs_root: Path, eval_only=False, retrain=False, device=None, log=print,

@@ -22,20 +22,20 @@ from .shape_spec import ShapeSpec
 
 @dataclass
 class C4Split:
-    """The paper's C4 detector layout (He et al. 2015, Appendix A).
+    """The paper's C4 layout (He et al. 2015, Appendix A), as far as the network is concerned.
 
     The trunk (stem to the stride-16 stage) is shared by RPN and RoI heads;
-    ``box_head`` runs the last stage on each pooled RoI and returns one vector
-    per RoI; ``mask_head`` (if not None) maps pooled RoIs to a feature map.
+    ``roi_stage`` holds the network's remaining layers, which run on each pooled
+    RoI of ``pooler_resolution`` x ``pooler_resolution``. It returns a feature map
+    per RoI (``roi_output="map"``: res5) or one vector per RoI (``"vector"``: VGG's
+    fc6/fc7). The detector builds its heads around it (``detection.necks.c4``).
     """
 
     trunk: "Backbone"
-    box_head: nn.Module
-    box_channels: int
+    roi_stage: nn.Module
+    roi_channels: int
     pooler_resolution: int
-    mask_head: Optional[nn.Module]
-    mask_channels: int
-    mask_pooler_resolution: int
+    roi_output: str  # "map" | "vector"
 
 
 class Backbone(nn.Module):
@@ -132,5 +132,5 @@ class Backbone(nn.Module):
         raise NotImplementedError
 
     def c4_split(self) -> C4Split:
-        """Split into the C4 trunk and per-RoI heads (consumes this backbone's last stages)."""
+        """Split into the C4 trunk and the per-RoI stage (consumes this backbone's last stages)."""
         raise NotImplementedError(f"{type(self).__name__} does not support the C4 design")

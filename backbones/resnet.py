@@ -203,12 +203,11 @@ class ResNet(Backbone):
         return self
 
     def c4_split(self) -> C4Split:
-        """res5 becomes the per-RoI head, as in the paper's Appendix A.
+        """res5 becomes the per-RoI stage, as in the paper's Appendix A.
 
-        RoIAlign at stride 16 gives 14x14 RoIs; res5's stride 2 makes them 7x7,
-        then global average pooling gives one vector per RoI for the box
-        predictor. The mask head reuses the same res5 (shared weights) and
-        feeds a 2x deconvolution predictor, as in Mask R-CNN's C4 variant.
+        RoIAlign at stride 16 gives 14x14 RoIs; res5's stride 2 makes them 7x7
+        feature maps (the detector pools them for the box predictor and, in
+        Mask R-CNN's C4 variant, feeds them to the mask predictor).
         """
         res5 = self.layer4
         channels = self.stage_shapes()["res5"].channels
@@ -216,9 +215,7 @@ class ResNet(Backbone):
         del self.layer4
         self._remove_stages_after("res4")
         self.out_features = ["res4"]
-        box_head = nn.Sequential(res5, nn.AdaptiveAvgPool2d(1), nn.Flatten(1))
-        return C4Split(trunk=self, box_head=box_head, box_channels=channels, pooler_resolution=14,
-                       mask_head=res5, mask_channels=channels, mask_pooler_resolution=14)
+        return C4Split(trunk=self, roi_stage=res5, roi_channels=channels, pooler_resolution=14, roi_output="map")
 
 
 # Weight sources of each ResNet, declared next to its builder; the first is what

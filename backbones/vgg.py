@@ -11,7 +11,6 @@ from functools import partial
 
 import torch
 from torch import nn
-from torchvision.models.detection.mask_rcnn import MaskRCNNHeads
 
 from .base import Backbone, C4Split
 from .pretrained import torchvision_weights
@@ -81,17 +80,16 @@ class VGG(Backbone):
     def c4_split(self) -> C4Split:
         """Faster R-CNN's VGG-16 layout: RoI pooling on conv5's last conv (7x7), then fc6 and fc7.
 
-        fc6/fc7 keep their ImageNet weights; fc8 is dropped. VGG has no conv
-        stage to run per RoI, so a mask model gets torchvision's 4-conv mask head.
+        fc6/fc7 keep their ImageNet weights; fc8 is dropped. They return one
+        vector per RoI: VGG has no conv stage to run per RoI.
         """
         fc6, fc7 = self.classifier[0], self.classifier[3]
-        box_head = nn.Sequential(nn.Flatten(1), fc6, nn.ReLU(True), nn.Dropout(), fc7, nn.ReLU(True), nn.Dropout())
+        roi_stage = nn.Sequential(nn.Flatten(1), fc6, nn.ReLU(True), nn.Dropout(), fc7, nn.ReLU(True), nn.Dropout())
         self.drop_classifier()
         self._remove_stages_after("conv5")
         self.out_features = ["conv5"]
-        return C4Split(trunk=self, box_head=box_head, box_channels=fc7.out_features, pooler_resolution=7,
-                       mask_head=MaskRCNNHeads(512, (256, 256, 256, 256), 1), mask_channels=256,
-                       mask_pooler_resolution=14)
+        return C4Split(trunk=self, roi_stage=roi_stage, roi_channels=fc7.out_features, pooler_resolution=7,
+                       roi_output="vector")
 
 
 def _last_conv(modules):

@@ -46,11 +46,10 @@ def _state_dict(net, design):
         return TransferBackbone(net.drop_classifier()).state_dict(prefix="backbone.bottom_up.")
     split = net.c4_split()
     state = TransferBackbone(split.trunk).state_dict(prefix="backbone.")
-    head = split.box_head
-    if len(head) and head[0] is split.mask_head:  # ResNets: res5 (see plugin.build_c4_roi_stage)
-        stage = RoIStage(split.mask_head, _stage_names(net, "layer4"))
+    if split.roi_output == "map":  # ResNets: res5 (see plugin.build_c4_roi_stage)
+        stage = RoIStage(split.roi_stage, _stage_names(net, "layer4"))
     else:
-        stage = RoIStage(head)
+        stage = RoIStage(split.roi_stage)
     state.update(stage.state_dict(prefix="roi_heads.res5."))
     return state
 

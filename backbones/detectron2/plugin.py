@@ -333,10 +333,8 @@ def build_c4_roi_stage(cfg):
     """(per-RoI stage module, its output channels) for TransferC4ROIHeads."""
     net, sync = build_registry_backbone(cfg)
     split = net.c4_split()
-    head = split.box_head
-    shared = isinstance(head, nn.Sequential) and len(head) > 0 and head[0] is split.mask_head
-    if shared:  # ResNets: res5 runs on each RoI, its maps feed the box predictor (mean) and the mask head
-        stage = RoIStage(split.mask_head, _stage_names(net, "layer4"))  # ResNet.c4_split moves layer4 (res5)
+    if split.roi_output == "map":  # ResNets: res5 runs on each RoI, its maps feed the box predictor (mean) and the mask head
+        stage = RoIStage(split.roi_stage, _stage_names(net, "layer4"))  # ResNet.c4_split moves layer4 (res5)
     else:  # VGG-16: fc6/fc7 on 7x7 RoIs
         if cfg.MODEL.MASK_ON:
             raise UserError(f"{cfg.MODEL.TRANSFER.NAME}'s C4 head (fully connected) has no per-RoI feature map "
@@ -345,6 +343,6 @@ def build_c4_roi_stage(cfg):
             raise UserError(f"{cfg.MODEL.TRANSFER.NAME}'s C4 head needs {split.pooler_resolution}x"
                             f"{split.pooler_resolution} RoIs; set MODEL.ROI_BOX_HEAD.POOLER_RESOLUTION "
                             f"{split.pooler_resolution}")
-        stage = RoIStage(head)
-    return _sync(stage, sync), split.box_channels
+        stage = RoIStage(split.roi_stage)
+    return _sync(stage, sync), split.roi_channels
 

@@ -35,12 +35,12 @@ with warnings.catch_warnings():  # detectron2 0.6 uses torch.jit.script, depreca
     from detectron2.structures import BitMasks, Boxes, Instances
     from detectron2.utils.events import EventStorage
 
-    import backbones.detectron2 as bd2
+    import detectron2_plugin as bd2
 from torch import nn  # noqa: E402
 from torchvision.ops.misc import FrozenBatchNorm2d  # noqa: E402
 
 import backbones  # noqa: E402
-from backbones.detectron2.plugin import build_c4_roi_stage  # noqa: E402
+from detectron2_plugin.plugin import build_c4_roi_stage  # noqa: E402
 from backbones.errors import UnknownNameError, UserError  # noqa: E402
 
 # detectron2 0.6's own: meshgrid without indexing=, logger.warn

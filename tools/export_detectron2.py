@@ -48,7 +48,7 @@ def parse_options(pairs):
 def main():
     args = parse_args()
     try:
-        from backbones.detectron2.export import export_weights
+        from detectron2_plugin.export import export_weights
     except ImportError as err:
         raise UserError(str(err)) from None
     settings = export_weights(args.backbone, args.output, pretrained=args.pretrained, design=args.design,

@@ -26,7 +26,7 @@ warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.* is deprecated
 
 def main():
     try:
-        from backbones.detectron2.train import run_training
+        from detectron2_plugin.train import run_training
     except ImportError as err:  # detectron2 (or one of its dependencies) is not installed
         raise UserError(str(err)) from None
     run_training()

@@ -5,7 +5,7 @@
     python tools/train_detectron2.py --config-file ... --eval-only MODEL.WEIGHTS output/model_final.pth
 
 This is detectron2's tools/train_net.py with two differences: the config is
-read by :func:`backbones.detectron2.load_config` (MODEL.TRANSFER keys, model-zoo
+read by :func:`detectron2_plugin.load_config` (MODEL.TRANSFER keys, model-zoo
 ``_BASE_`` names, input normalisation from the weights), and importing this
 module registers the plugin's builders (also in each spawned worker).
 Datasets are detectron2's registered ones (DATASETS.TRAIN/TEST, found under
@@ -19,7 +19,8 @@ from detectron2.data.datasets import register_coco_instances
 from detectron2.engine import DefaultTrainer, default_argument_parser, default_setup, launch
 from detectron2.evaluation import COCOEvaluator, PascalVOCDetectionEvaluator
 
-from ..errors import UserError
+from backbones.errors import UserError
+
 from . import plugin  # noqa: F401  (registers the builders)
 from .config import load_config
 

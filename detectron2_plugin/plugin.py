@@ -25,7 +25,7 @@ MODEL.RESNETS.STRIDE_IN_1X1 (bottleneck ResNets).
 Parameter names: modules keep our (torchvision) names inside, but their state
 dicts use detectron2's ResNet names (``stem.conv1.norm.weight``,
 ``res2.0.shortcut.weight``, via ``backbones.conversions.detectron2``), so
-checkpoints exported by :mod:`backbones.detectron2.export`, detectron2's own
+checkpoints exported by :mod:`detectron2_plugin.export`, detectron2's own
 ResNet checkpoints and our models' checkpoints load through
 DetectionCheckpointer. VGG-16 keeps torchvision's names.
 """
@@ -39,12 +39,13 @@ from detectron2.modeling import BACKBONE_REGISTRY, ROI_HEADS_REGISTRY, Backbone
 from detectron2.modeling.backbone.fpn import FPN, LastLevelMaxPool
 from detectron2.modeling.roi_heads import Res5ROIHeads
 
-from ..conversions.common import ConversionError
-from ..conversions.detectron2 import from_detectron2, to_detectron2
-from ..errors import UnknownNameError, UserError
-from ..registry import build, get_entry, resolve_pretrained
-from ..resnet import SPECS as RESNET_SPECS
-from ..resnet import ResNet
+from backbones.conversions.common import ConversionError
+from backbones.conversions.detectron2 import from_detectron2, to_detectron2
+from backbones.errors import UnknownNameError, UserError
+from backbones.registry import build, get_entry, resolve_pretrained
+from backbones.resnet import SPECS as RESNET_SPECS
+from backbones.resnet import ResNet
+
 from .config import OPTION_KEYS_FROM_CFG, _pretrained_value, pixel_values
 
 FPN_BUILDER = "build_transfer_fpn_backbone"
@@ -233,8 +234,8 @@ def _normalisation_error(cfg, name, origin, mean, std):
         return None
     return (f"the weights of {name} from {origin} expect RGB images normalised with MODEL.PIXEL_MEAN "
             f"{want_mean} and MODEL.PIXEL_STD {want_std}, but the config has INPUT.FORMAT {cfg.INPUT.FORMAT}, "
-            f"PIXEL_MEAN {have_mean}, PIXEL_STD {have_std}; call backbones.detectron2.set_input_normalization(cfg) "
-            f"after merging the config (backbones.detectron2.load_config does)")
+            f"PIXEL_MEAN {have_mean}, PIXEL_STD {have_std}; call detectron2_plugin.set_input_normalization(cfg) "
+            f"after merging the config (detectron2_plugin.load_config does)")
 
 
 def _declared(source) -> bool:
@@ -268,7 +269,7 @@ def _check_config(cfg, entry, source):
 def build_registry_backbone(cfg, freeze_at: int = 0):
     """Our backbone as MODEL.TRANSFER and MODEL.RESNETS ask; returns (backbone, use SyncBatchNorm)."""
     if "TRANSFER" not in cfg.MODEL:
-        raise UserError("the config has no MODEL.TRANSFER node; start from backbones.detectron2.get_transfer_cfg() "
+        raise UserError("the config has no MODEL.TRANSFER node; start from detectron2_plugin.get_transfer_cfg() "
                         "or call add_transfer_config(cfg) before merging the file")
     name = cfg.MODEL.TRANSFER.NAME
     entry = get_entry(name)  # UnknownNameError with "Did you mean ...?"

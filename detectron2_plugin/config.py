@@ -29,8 +29,8 @@ from pathlib import Path
 import yaml
 from detectron2.config import CfgNode, get_cfg
 
-from ..errors import UserError
-from ..registry import get_entry, resolve_pretrained
+from backbones.errors import UserError
+from backbones.registry import get_entry, resolve_pretrained
 
 BASE_KEY = "_BASE_"
 OPTION_KEYS_FROM_CFG = {  # builder options the plugin fills from detectron2's own keys

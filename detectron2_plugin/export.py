@@ -20,8 +20,9 @@ from pathlib import Path
 
 import torch
 
-from ..errors import UserError, check_choice
-from ..registry import build
+from backbones.errors import UserError, check_choice
+from backbones.registry import build
+
 from .config import pixel_values
 from .plugin import RoIStage, TransferBackbone, _stage_names
 

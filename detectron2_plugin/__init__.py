@@ -1,15 +1,15 @@
 """detectron2 plugin: every registry backbone in detectron2's Faster/Mask R-CNN, FPN or C4.
 
-    import backbones.detectron2 as bd2      # registers the builders below in detectron2
+    import detectron2_plugin as bd2      # registers the builders below in detectron2
     cfg = bd2.load_config("configs/detectron2/mask_rcnn_R_50_FPN_1x.yaml", ["MODEL.DEVICE", "cpu"])
     model = detectron2.modeling.build_model(cfg)
 
 Registered: ``build_transfer_fpn_backbone`` and ``build_transfer_c4_backbone``
 (MODEL.BACKBONE.NAME) and ``TransferC4ROIHeads`` (MODEL.ROI_HEADS.NAME, C4).
 The backbone is MODEL.TRANSFER.NAME (any of ``backbones.names()``), its
-weights MODEL.TRANSFER.PRETRAINED. See :mod:`backbones.detectron2.config`
-for the keys, :mod:`backbones.detectron2.export` for turning our weights into
-a MODEL.WEIGHTS checkpoint and :mod:`backbones.detectron2.train` for
+weights MODEL.TRANSFER.PRETRAINED. See :mod:`detectron2_plugin.config`
+for the keys, :mod:`detectron2_plugin.export` for turning our weights into
+a MODEL.WEIGHTS checkpoint and :mod:`detectron2_plugin.train` for
 detectron2's own training loop (tools/train_detectron2.py).
 
 detectron2 publishes no wheels: install it from its repository,
@@ -18,7 +18,7 @@ detectron2 publishes no wheels: install it from its repository,
 try:
     import detectron2  # noqa: F401
 except ImportError as err:  # pragma: no cover - exercised only without detectron2
-    raise ImportError("backbones.detectron2 needs detectron2, which publishes no wheels: install it from its "
+    raise ImportError("detectron2_plugin needs detectron2, which publishes no wheels: install it from its "
                       "repository, pip install 'git+https://github.com/facebookresearch/detectron2.git' "
                       "(tools/fetch_detectron2.py installs its Python code for the tests)") from err
 

@@ -3,6 +3,7 @@ import pickle
 
 import numpy as np
 import pytest
+import timm
 import torch
 import torch.nn.functional as F
 import torchvision
@@ -245,7 +246,6 @@ def test_swapping_colour_twice_is_the_identity():
 
 @pytest.mark.parametrize("name", ["resnet18", "resnet50"])
 def test_timm_weights_give_timms_outputs(name):
-    timm = pytest.importorskip("timm")
     torch.manual_seed(0)
     reference = timm.create_model(name, pretrained=False).eval()
     ours = backbones.build(name, norm="frozen_bn").eval()

@@ -7,6 +7,7 @@ import urllib.error
 
 import numpy as np
 import pytest
+import safetensors.torch
 import torch
 import torchvision
 
@@ -160,9 +161,8 @@ def test_a_cached_file_of_another_layout_is_refused(torch_home):
 
 
 def test_timm_safetensors_from_the_cache(torch_home):
-    safetensors = pytest.importorskip("safetensors.torch")
     reference = torchvision.models.resnet18()  # timm's resnet18 has these names and shapes
-    safetensors.save_file(reference.state_dict(), str(torch_home / "timm-resnet18.a1_in1k.safetensors"))
+    safetensors.torch.save_file(reference.state_dict(), str(torch_home / "timm-resnet18.a1_in1k.safetensors"))
     net = backbones.build("resnet18", pretrained="timm_a1_in1k")
     assert torch.equal(net.layer3[1].conv2.weight, reference.layer3[1].conv2.weight)
     assert (net.pixel_mean, net.pixel_std) == (IMAGENET_MEAN, IMAGENET_STD)

@@ -1,103 +1,62 @@
-"""Our backbone weights as a detectron2 checkpoint, for MODEL.WEIGHTS.
+"""Export a registry backbone's weights as a detectron2 checkpoint, for MODEL.WEIGHTS.
 
-The names are exactly those of the modules the plugin builds, taken from
-their state dicts (so they cannot drift): ResNets in detectron2's naming
-(``backbones.conversions.detectron2.to_detectron2``), VGG-16 in torchvision's.
+    python -m detectron2_plugin.export --backbone resnet50 --pretrained torchvision --output r50.pkl
+    python -m detectron2_plugin.export --backbone resnet101 --pretrained output/r101_cls.pth --design c4 \\
+        --output r101_c4.pkl
 
-- ``design="fpn"``: ``backbone.bottom_up.<name>``, e.g.
-  ``backbone.bottom_up.res2.0.conv1.norm.weight``; this also matches
-  detectron2's own ResNet FPN backbone (build_resnet_fpn_backbone).
-- ``design="c4"``: the trunk as ``backbone.<name>`` and the per-RoI stage as
-  ``roi_heads.res5.<name>``, as in detectron2's Res5ROIHeads.
-
-Files: ``.pkl`` is detectron2's model-zoo format ({"model": {name: numpy
-array}, "__author__", "matching_heuristics": True}); ``.pth`` holds the same
-with tensors. Either loads through DetectionCheckpointer.
+(tools/export_detectron2.py runs the same program.) Names follow the plugin's
+FPN backbone (backbone.bottom_up.res2.0.conv1.weight, ...; detectron2's own
+ResNet FPN uses the same) or, with --design c4, its C4 trunk (backbone.*) and
+per-RoI stage (roi_heads.res5.*). .pkl is detectron2's model-zoo format; .pth
+works too. Prints the config values that go with the file. The functions
+behind it are in :mod:`detectron2_plugin.exporter`.
 """
-import pickle
-from collections import OrderedDict
-from pathlib import Path
+import argparse
 
-import torch
+import yaml
 
-from backbones.errors import UserError, check_choice
-from backbones.registry import build
+from backbones.errors import UserError
 
-from .config import pixel_values
-from .plugin import RoIStage, TransferBackbone, _stage_names
-
-DESIGNS = ("fpn", "c4")
-AUTHOR = "resnet-detection-transfer"
+from .cli import command, missing_detectron2
 
 
-def export_state_dict(name: str, pretrained="torchvision", design: str = "fpn", norm: str = "frozen_bn",
-                      **options) -> "OrderedDict":
-    """The detectron2-side state dict of backbone ``name`` with ``pretrained`` weights."""
-    return _export(name, pretrained, design, norm, options)[0]
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--backbone", required=True, help="registry backbone, e.g. resnet50 (see backbones.names())")
+    p.add_argument("--pretrained", default="torchvision",
+                   help="weights: a registry source (torchvision) or a file, e.g. from tools/pretrain_cls.py")
+    p.add_argument("--output", required=True, help="checkpoint to write: .pkl (detectron2 model zoo format) or .pth")
+    p.add_argument("--design", default="fpn", help="fpn (default) or c4: which detector's names to use")
+    p.add_argument("--norm", default="frozen_bn", help="frozen_bn (default), bn or gn: as the weights were trained")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="backbone builder option, e.g. shortcut=A (repeatable)")
+    return p.parse_args(argv)
 
 
-def _export(name, pretrained, design, norm, options):
-    check_choice("detector design", design, DESIGNS)
-    net = build(name, pretrained=pretrained, norm=norm, **options)
-    return _state_dict(net, design), net
+def parse_options(pairs):
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UserError(f"--option takes KEY=VALUE, got {pair!r}")
+        options[key] = yaml.safe_load(value)
+    return options
 
 
-def _state_dict(net, design):
-    if design == "fpn":
-        return TransferBackbone(net.drop_classifier()).state_dict(prefix="backbone.bottom_up.")
-    split = net.c4_split()
-    state = TransferBackbone(split.trunk).state_dict(prefix="backbone.")
-    if split.roi_output == "map":  # ResNets: res5 (see plugin.build_c4_roi_stage)
-        stage = RoIStage(split.roi_stage, _stage_names(net, "layer4"))
-    else:
-        stage = RoIStage(split.roi_stage)
-    state.update(stage.state_dict(prefix="roi_heads.res5."))
-    return state
+@command
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        from .exporter import export_weights
+    except ImportError as err:  # detectron2 (or one of its dependencies) is not installed
+        raise missing_detectron2(err) from None
+    settings = export_weights(args.backbone, args.output, pretrained=args.pretrained, design=args.design,
+                              norm=args.norm, **parse_options(args.option))
+    print(f"wrote {args.output}; config values that go with it (in the YAML file, or as KEY VALUE overrides "
+          f"of tools/train_detectron2.py):")
+    for key, value in settings.items():
+        print(f"  {key} {value}")
 
 
-def save_checkpoint(state: dict, output, metadata=None) -> Path:
-    """Write ``state`` as a detectron2 checkpoint (.pkl or .pth, by the file name)."""
-    output = Path(output)
-    if output.suffix not in (".pkl", ".pth"):
-        raise UserError(f"--output must end in .pkl (detectron2's model-zoo format) or .pth, got {output}")
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.detach().cpu() for k, v in state.items()}
-    data = {"__author__": AUTHOR, "matching_heuristics": True, "__transfer__": dict(metadata or {})}
-    if output.suffix == ".pkl":
-        data["model"] = {k: v.numpy() for k, v in tensors.items()}
-        with open(output, "wb") as f:
-            pickle.dump(data, f, protocol=4)
-    else:
-        data["model"] = tensors
-        torch.save(data, output)
-    return output
-
-
-def export_weights(name: str, output, pretrained="torchvision", design: str = "fpn", norm: str = "frozen_bn",
-                   **options) -> dict:
-    """Export and save; returns the config values that go with the file."""
-    state, net = _export(name, pretrained, design, norm, options)
-    pixel_mean, pixel_std = pixel_values(net.pixel_mean, net.pixel_std)  # of the weights as loaded (RGB)
-    settings = {
-        "MODEL.WEIGHTS": str(output),
-        "MODEL.BACKBONE.NAME": "build_transfer_fpn_backbone" if design == "fpn" else "build_transfer_c4_backbone",
-        "MODEL.TRANSFER.NAME": name,
-        "MODEL.TRANSFER.PRETRAINED": "none",  # the weights come from MODEL.WEIGHTS
-        "MODEL.RESNETS.NORM": {"frozen_bn": "FrozenBN", "bn": "BN", "gn": "GN"}[norm],
-        "INPUT.FORMAT": "RGB",
-        "MODEL.PIXEL_MEAN": pixel_mean,
-        "MODEL.PIXEL_STD": pixel_std,
-    }
-    for key, value in getattr(net, "weights_options", {}).items():  # e.g. MSRA's stride_in_1x1
-        if key == "stride_in_1x1":
-            settings["MODEL.RESNETS.STRIDE_IN_1X1"] = bool(value)
-        else:
-            settings[f"MODEL.TRANSFER.OPTIONS.{key}"] = value
-    if design == "c4":
-        settings["MODEL.ROI_HEADS.NAME"] = "TransferC4ROIHeads"
-    if "stride_in_1x1" in options:
-        settings["MODEL.RESNETS.STRIDE_IN_1X1"] = bool(options["stride_in_1x1"])
-    metadata = {"backbone": name, "pretrained": str(pretrained), "design": design, "norm": norm,
-                "options": dict(options), "config": settings}
-    save_checkpoint(state, output, metadata)
-    return settings
+if __name__ == "__main__":
+    main()

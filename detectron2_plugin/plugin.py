@@ -25,7 +25,7 @@ MODEL.RESNETS.STRIDE_IN_1X1 (bottleneck ResNets).
 Parameter names: modules keep our (torchvision) names inside, but their state
 dicts use detectron2's ResNet names (``stem.conv1.norm.weight``,
 ``res2.0.shortcut.weight``, via ``backbones.conversions.detectron2``), so
-checkpoints exported by :mod:`detectron2_plugin.export`, detectron2's own
+checkpoints exported by :mod:`detectron2_plugin.exporter`, detectron2's own
 ResNet checkpoints and our models' checkpoints load through
 DetectionCheckpointer. VGG-16 keeps torchvision's names.
 """

@@ -16,8 +16,6 @@ trained one SGD step and run once in inference on the CPU.
 """
 import math
 import pickle
-import runpy
-import sys
 import warnings
 from pathlib import Path
 
@@ -40,8 +38,10 @@ from torch import nn  # noqa: E402
 from torchvision.ops.misc import FrozenBatchNorm2d  # noqa: E402
 
 import backbones  # noqa: E402
-from detectron2_plugin.plugin import build_c4_roi_stage  # noqa: E402
 from backbones.errors import UnknownNameError, UserError  # noqa: E402
+from detectron2_plugin.export import main as export_main  # noqa: E402
+from detectron2_plugin.plugin import build_c4_roi_stage  # noqa: E402
+from detectron2_plugin.train import main as train_main  # noqa: E402
 
 # detectron2 0.6's own: meshgrid without indexing=, logger.warn
 pytestmark = [pytest.mark.filterwarnings("ignore:torch.meshgrid:UserWarning"),
@@ -390,21 +390,18 @@ def test_exported_c4_weights_load_trunk_and_res5(r18_weights, tmp_path):
             assert torch.equal(trunk[key], value), key
 
 
-# -- the tools ---------------------------------------------------------------------------------------------
-def _tool(name, *args, monkeypatch):
-    monkeypatch.setattr(sys, "argv", [name, *map(str, args)])
-    runpy.run_path(str(ROOT / "tools" / f"{name}.py"), run_name="__main__")
+# -- the programs (tools/export_detectron2.py, tools/train_detectron2.py) -------------------------------------
+def _run(main, *args):
+    return main([str(a) for a in args])
 
 
-def test_export_tool(r18_weights, tmp_path, monkeypatch, capsys):
+def test_export_tool(r18_weights, tmp_path, capsys):
     path, _ = r18_weights
     out = tmp_path / "r18.pkl"
-    _tool("export_detectron2", "--backbone", "resnet18", "--pretrained", path, "--output", out,
-          monkeypatch=monkeypatch)
+    _run(export_main, "--backbone", "resnet18", "--pretrained", path, "--output", out)
     assert out.is_file() and "MODEL.TRANSFER.PRETRAINED none" in capsys.readouterr().out
     with pytest.raises(SystemExit) as exit_info:
-        _tool("export_detectron2", "--backbone", "resnet18", "--pretrained", path, "--output", out,
-              "--design", "c5", monkeypatch=monkeypatch)
+        _run(export_main, "--backbone", "resnet18", "--pretrained", path, "--output", out, "--design", "c5")
     assert exit_info.value.code == 2 and "unknown detector design 'c5'" in capsys.readouterr().err
 
 
@@ -429,14 +426,14 @@ def tiny_coco(tmp_path):
 
 
 @pytest.mark.slow
-def test_train_tool_runs_detectron2s_trainer(tiny_coco, tmp_path, monkeypatch):
+def test_train_tool_runs_detectron2s_trainer(tiny_coco, tmp_path):
     out = tmp_path / "run"
     opts = SHRINK + ["MODEL.TRANSFER.NAME", "resnet18", "MODEL.ROI_HEADS.NUM_CLASSES", "1",
                      "DATASETS.TRAIN", '("tiny",)', "DATASETS.TEST", '("tiny",)', "DATALOADER.NUM_WORKERS", "0",
                      "SOLVER.IMS_PER_BATCH", "2", "SOLVER.MAX_ITER", "2", "SOLVER.WARMUP_ITERS", "1",
                      "OUTPUT_DIR", out]
-    _tool("train_detectron2", "--config-file", ROOT / "configs" / "detectron2" / "mask_rcnn_R_50_FPN_1x.yaml",
-          "--coco-dataset", "tiny", tiny_coco / "tiny.json", tiny_coco, *opts, monkeypatch=monkeypatch)
+    _run(train_main, "--config-file", ROOT / "configs" / "detectron2" / "mask_rcnn_R_50_FPN_1x.yaml",
+         "--coco-dataset", "tiny", tiny_coco / "tiny.json", tiny_coco, *opts)
     assert (out / "model_final.pth").is_file() and (out / "metrics.json").is_file()
     assert (out / "inference" / "coco_instances_results.json").is_file()  # the evaluation ran (pycocotools)
     saved = yaml.safe_load((out / "config.yaml").read_text())  # the config detectron2 ran with

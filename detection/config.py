@@ -25,7 +25,7 @@ from .engine.solver import apply_schedule
 from .yaml_file import read_yaml_mapping
 
 
-@dataclass
+@dataclass(frozen=True)
 class SolverConfig:
     # a named schedule (1x, 2x, 3x, paper_coco, paper_voc; see engine/solver.py) fills base_lr,
     # max_iter, steps, warmup_iters and reference_batch_size wherever the config leaves them unset
@@ -51,10 +51,10 @@ class SolverConfig:
     seed: int = 0
 
 
-@dataclass
+@dataclass(frozen=True)
 class DataConfig:
     train: str = "coco"             # dataset name or dataset .yaml (see detection.data.catalog)
-    test: Optional[str] = None       # None: the evaluation split paired with ``train``
+    test: Optional[str] = None       # None: the evaluation split paired with ``train`` (decided by the run layer)
     num_workers: int = 2
     hflip_prob: float = 0.5
     color_jitter: float = 0.0       # brightness/contrast/saturation strength; 0 disables it
@@ -65,9 +65,9 @@ class DataConfig:
 AMP_MODES = ("none", "fp16", "bf16")
 
 
-@dataclass
+@dataclass(frozen=True)
 class RuntimeConfig:
-    device: Optional[str] = None     # cpu | cuda; None: cuda when available
+    device: Optional[str] = None     # cpu | cuda; None: cuda when available (decided by the run layer)
     amp: str = "none"                # none | fp16 (CUDA, with a grad scaler) | bf16 (CUDA or CPU)
     channels_last: bool = False      # NHWC convolutions (faster with AMP on recent GPUs)
     # cuDNN autotuning pays off only when input shapes repeat; multi-scale training and mixed
@@ -78,7 +78,7 @@ class RuntimeConfig:
 SECTIONS = {"model": DetectorConfig, "solver": SolverConfig, "data": DataConfig, "runtime": RuntimeConfig}
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainConfig:
     model: DetectorConfig = field(default_factory=DetectorConfig)
     solver: SolverConfig = field(default_factory=SolverConfig)
@@ -128,11 +128,11 @@ def _section(cls, values, where):
     return cls(**values)
 
 
-def _merge(base: dict, child: dict) -> dict:
+def merge(base: dict, child: dict) -> dict:
     """Child values win; sections (mappings) merge key by key."""
     merged = dict(base)
     for key, value in child.items():
-        merged[key] = _merge(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+        merged[key] = merge(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
     return merged
 
 
@@ -148,8 +148,8 @@ def read_config_file(path, _seen=()) -> dict:
         base_path = path.parent / base
         if not base_path.is_file():
             raise UserError(f"{path}: _base_ file {base_path} does not exist")
-        merged = _merge(merged, read_config_file(base_path, _seen + (path,)))
-    return _merge(merged, raw)
+        merged = merge(merged, read_config_file(base_path, _seen + (path,)))
+    return merge(merged, raw)
 
 
 def parse_overrides(items) -> dict:
@@ -169,16 +169,20 @@ def parse_overrides(items) -> dict:
 
 
 def read_sections(path, overrides: Optional[dict], sections: dict):
-    """``(raw, where)``: the {section: {key: value}} of ``path`` (YAML with ``_base_``; None: empty) with
-    ``overrides`` merged over it, every section name checked against ``sections``; ``where`` names the source."""
-    raw, where = ({}, "config") if path is None else (read_config_file(path), str(path))
+    """``(raw, where)``: the {section: {key: value}} of ``path`` (YAML with ``_base_``; None: empty; a mapping:
+    those sections, e.g. a checkpoint's saved config) with ``overrides`` merged over it, every section name
+    checked against ``sections``; ``where`` names the source."""
+    if isinstance(path, dict):
+        raw, where = dict(path), "saved config"
+    else:
+        raw, where = ({}, "config") if path is None else (read_config_file(path), str(path))
     for key, values in raw.items():
         check_choice(f"section in {where}", key, sections)
         if values is not None and not isinstance(values, dict):
             raise UserError(f"{where} [{key}] must be a mapping of keys to values, got {values!r}")
     for section in overrides or {}:
         check_choice("override section", section, sections)
-    return _merge({k: v or {} for k, v in raw.items()}, overrides or {}), where
+    return merge({k: v or {} for k, v in raw.items()}, overrides or {}), where
 
 
 def build_sections(raw: dict, where: str, sections: dict) -> dict:
@@ -187,7 +191,8 @@ def build_sections(raw: dict, where: str, sections: dict) -> dict:
 
 
 def load_config(path=None, overrides: Optional[dict] = None) -> TrainConfig:
-    """Read ``path`` (YAML, with ``_base_`` inheritance) if given, then apply ``overrides`` ({section: {key: value}})."""
+    """Read ``path`` (YAML, with ``_base_`` inheritance; or a mapping of sections) if given, then apply
+    ``overrides`` ({section: {key: value}}). Settings left unset stay unset: ``detection.run`` resolves them."""
     raw, where = read_sections(path, overrides, SECTIONS)
     solver = raw.get("solver") or {}
     if solver.get("schedule") is not None:

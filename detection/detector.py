@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Optional, Sequence, Union
 
 from torchvision.models.detection import FasterRCNN, MaskRCNN
+from torchvision.models.detection.transform import GeneralizedRCNNTransform
 
 import backbones
 from backbones.errors import UserError, check_choice
@@ -19,13 +20,15 @@ from backbones.errors import UserError, check_choice
 from .necks import NECKS
 
 
-@dataclass
+@dataclass(frozen=True)
 class DetectorConfig:
     backbone: str = "resnet50"
     neck: str = "fpn"                    # "fpn" or "c4" (the paper's design)
     mask: bool = False                   # Mask R-CNN when True
     num_classes: int = 80                # object classes, background excluded
-    pretrained: Optional[str] = None     # "torchvision", a path to backbone weights, or None/"none"
+    # backbone weights: a source ("torchvision", "msra", ...), a file, or "none"; None: unset (a run picks
+    # its data's default, see detection.run; build_detector alone builds without weights)
+    pretrained: Optional[str] = None
     norm: Optional[str] = None           # frozen_bn | bn | gn; None: frozen_bn if pretrained else gn
     freeze_at: Optional[int] = None      # None: 2 (stem + res2) if pretrained else 0
     shortcut: str = "B"                  # ResNet shortcut option A | B | C
@@ -60,7 +63,7 @@ class DetectorConfig:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if isinstance(value, list):
-                setattr(self, f.name, tuple(value))
+                object.__setattr__(self, f.name, tuple(value))
 
     @classmethod
     def check_keys(cls, values: dict):
@@ -87,32 +90,40 @@ class DetectorConfig:
     def to_dict(self) -> dict:
         return plain_dict(self)
 
+    def with_defaults(self, pretrained: str = "none") -> "DetectorConfig":
+        """This config with the defaults that depend on the weights decided (the one place they are):
+        ``pretrained`` for an unset ``pretrained``; then norm frozen_bn and freeze_at 2 (stem + res2) when
+        fine-tuning pretrained weights, GroupNorm and nothing frozen from scratch."""
+        weights = self.pretrained if self.pretrained is not None else pretrained
+        tuned = backbones.is_pretrained(weights)
+        return dataclasses.replace(
+            self, pretrained=weights if tuned else "none", norm=self.norm or ("frozen_bn" if tuned else "gn"),
+            freeze_at=(2 if tuned else 0) if self.freeze_at is None else self.freeze_at)
+
 
 def plain_dict(config) -> dict:
     """A dataclass as JSON/YAML-friendly values (tuples become lists)."""
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(config).items()}
 
 
-def build_detector(config: Optional[DetectorConfig] = None, **options):
+def build_detector(config: Optional[DetectorConfig] = None, load_pretrained: bool = True, **options):
     """Build a Faster R-CNN (``mask=False``) or Mask R-CNN (``mask=True``).
 
-    Pass a :class:`DetectorConfig` or its fields as keyword arguments.
+    Pass a :class:`DetectorConfig` or its fields as keyword arguments. An unset
+    ``pretrained`` builds without weights. ``load_pretrained=False`` builds the
+    model ``config.pretrained`` describes without fetching those weights (they
+    come from a checkpoint next); ``model.config`` still names them.
     """
     if config is None:
         cfg = DetectorConfig.from_dict(options)
     else:
         DetectorConfig.check_keys(options)
         cfg = dataclasses.replace(config, **options)
-    cfg.validate()
-    pretrained = backbones.is_pretrained(cfg.pretrained)
-    cfg = dataclasses.replace(
-        cfg, pretrained=cfg.pretrained if pretrained else "none",
-        norm=cfg.norm or ("frozen_bn" if pretrained else "gn"),
-        freeze_at=(2 if pretrained else 0) if cfg.freeze_at is None else cfg.freeze_at)
+    cfg = cfg.validate().with_defaults()
     accepted = backbones.get_entry(cfg.backbone).options()
     options = {k: v for k, v in (("shortcut", cfg.shortcut), ("stride_in_1x1", cfg.stride_in_1x1))
                if k in accepted and v is not None}
-    net = backbones.build(cfg.backbone, pretrained=cfg.pretrained, norm=cfg.norm,
+    net = backbones.build(cfg.backbone, pretrained=cfg.pretrained if load_pretrained else "none", norm=cfg.norm,
                           freeze_at=cfg.freeze_at, **options)
     # what the weights required is recorded, so a rebuild without them (checkpoints, resume) matches
     stride_in_1x1 = net.weights_options.get("stride_in_1x1", cfg.stride_in_1x1)
@@ -124,5 +135,26 @@ def build_detector(config: Optional[DetectorConfig] = None, **options):
     detector = (MaskRCNN if cfg.mask else FasterRCNN)(
         num_classes=None, min_size=cfg.min_size, image_mean=list(cfg.pixel_mean), image_std=list(cfg.pixel_std),
         **{k: getattr(cfg, k) for k in DetectorConfig.TORCHVISION_KEYS}, **parts)
+    t = detector.transform
+    detector.transform = DetectorTransform(t.min_size, t.max_size, t.image_mean, t.image_std)
     detector.config = cfg
     return detector
+
+
+class DetectorTransform(GeneralizedRCNNTransform):
+    """torchvision's transform, which can be told that the data pipeline resized the training images.
+
+    Multi-scale training resizes images together with their boxes and masks in
+    the data pipeline (``detection.data.transforms``); the trainer then sets
+    ``training_images_resized`` (from ``DetectionDataset.resizes_images``) so
+    they are not resized again. Evaluation always resizes here.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.training_images_resized = False
+
+    def resize(self, image, target=None):
+        if self.training and self.training_images_resized:
+            return image, target
+        return super().resize(image, target)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from backbones.errors import UserError
-from detection.evaluation.checkpoint_eval import load_results
+from detection.evaluation.results_file import load_results
 from detection.evaluation.dataset_eval import coco_metrics, voc_metrics
 from detection.data.catalog import load_dataset
 from detection.data.dataset import DetectionDataset

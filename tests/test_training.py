@@ -23,7 +23,6 @@ TINY = dict(backbone="resnet18", neck="fpn", num_classes=5, pretrained="none", m
 def _model(seed=0, **options):
     torch.manual_seed(seed)
     model = build_detector(**{**TINY, **options})
-    model.transform._skip_resize = True
     return model
 
 

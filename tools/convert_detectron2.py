@@ -1,17 +1,9 @@
 #!/usr/bin/env python
 """Convert a detectron2 model-zoo R50/R101-FPN Faster/Mask R-CNN checkpoint into our detector checkpoint.
 
-    python tools/convert_detectron2.py model_final_280758.pkl output/r50_fpn_3x.pth [--no-mask]
-    python tools/eval_coco.py --checkpoint output/r50_fpn_3x.pth
-
-The weights convert exactly; the model around them is torchvision's, which
-differs from detectron2's in the ways listed in detection/convert_detectron2.py
-(RoIAlign alignment, anchor rounding, the p6 stride, resizing, mask pasting).
+The program is detection.cli.convert_detectron2 (also `python -m detection.cli.convert_detectron2`); --help lists its options.
 """
-
-
-from detection.cli import run
-from detection.convert_detectron2 import main
+from detection.cli.convert_detectron2 import main
 
 if __name__ == "__main__":
-    run(main)
+    main()

@@ -16,7 +16,7 @@ from pycocotools import mask as mask_utils
 from backbones.errors import UserError
 
 from .records import DetectionData
-from .transforms import seed_augmentation
+from .transforms import resizes, seed_augmentation
 
 
 def read_image_file(path) -> np.ndarray:
@@ -59,6 +59,11 @@ class DetectionDataset(torch.utils.data.Dataset):
         self.skipped = set()  # unreadable images met by this process (skip_unreadable=True)
         self.image_ids = [r.image_id for r in self.records]
         self._index = {image_id: i for i, image_id in enumerate(self.image_ids)}
+
+    @property
+    def resizes_images(self) -> bool:
+        """Whether the augmentation resizes images (then the detector must not resize them again in training)."""
+        return resizes(self.augment)
 
     def __len__(self):
         return len(self.records)

@@ -4,6 +4,8 @@ Used to pretrain a backbone on the built-in data (the paper's ImageNet
 pretraining, in miniature): each non-crowd object becomes one sample, its box
 grown by some context, squared, and resized to a fixed size.
 """
+import json
+
 import cv2
 import numpy as np
 import torch
@@ -44,3 +46,10 @@ class ObjectCrops(torch.utils.data.Dataset):
             crop = crop[:, ::-1]
         tensor = torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1).float().div_(255)
         return tensor, label - 1  # classifier targets are 0-based
+
+    def state_dict(self):
+        """The jitter RNG's state, so a resumed pretraining run crops as an uninterrupted one would."""
+        return {"rng": json.dumps(self._rng.bit_generator.state)}
+
+    def load_state_dict(self, state):
+        self._rng.bit_generator.state = json.loads(state["rng"])

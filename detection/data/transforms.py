@@ -3,8 +3,9 @@
 The pipeline resizes in the data-loading workers, on uint8 images with
 OpenCV, using the detector's own rule (shorter side to a size drawn from
 ``min_size``, longer side at most ``max_size``), so the model's transform
-skips resizing during training (``model.transform._skip_resize``). At
-evaluation the model resizes and maps predictions back to original pixels.
+does not resize such batches again during training (the trainer tells it:
+``DetectionDataset.resizes_images``, ``detection.detector.DetectorTransform``).
+At evaluation the model resizes and maps predictions back to original pixels.
 Boxes go through albumentations' normalised coordinates: exact up to float32
 rounding (~1e-5 px).
 """
@@ -48,6 +49,11 @@ def train_augmentation(min_size=None, max_size=None, hflip_prob=0.5, color_jitte
         steps.append(A.ColorJitter(brightness=color_jitter, contrast=color_jitter, saturation=color_jitter,
                                    hue=min(0.5, color_jitter / 4), p=0.8))
     return A.Compose(steps, bbox_params=A.BboxParams(format="pascal_voc", label_fields=["labels"]), seed=seed)
+
+
+def resizes(augment) -> bool:
+    """Whether ``augment`` (a pipeline from :func:`train_augmentation`, or None) resizes the images."""
+    return augment is not None and any(isinstance(t, ShortestEdgeResize) for t in augment.transforms)
 
 
 def seed_augmentation(augment: A.Compose, seed: int):

@@ -57,9 +57,7 @@ def load_detector(path):
     """Rebuild the detector stored in ``path``; returns ``(model, checkpoint dict)``."""
     payload = read_checkpoint(path)
     # weights come from the checkpoint: never download backbone weights again
-    config = DetectorConfig.from_dict({**payload["config"], "pretrained": "none"})
-    model = build_detector(config)
-    model.config.pretrained = payload["config"]["pretrained"]
+    model = build_detector(DetectorConfig.from_dict(payload["config"]), load_pretrained=False)
     try:
         model.load_state_dict(payload["model"])
     except RuntimeError as err:

@@ -1,4 +1,4 @@
-"""The training loop behind ``tools/train_det.py``.
+"""The training loop of a detector (``detection.run`` assembles a run around it).
 
 Iteration-based, as Detectron: each iteration draws a batch, sums the
 detector's losses, steps the optimizer and the LR schedule. One process or
@@ -169,6 +169,8 @@ def train(model, dataset, solver, output_dir, runtime=None, num_workers=0, train
     torch.backends.cudnn.benchmark = runtime.cudnn_benchmark
     if runtime.channels_last:
         model.to(memory_format=torch.channels_last)
+    # who resizes the training images: the data pipeline (multi-scale, with boxes and masks) or the model
+    model.transform.training_images_resized = getattr(dataset, "resizes_images", False)
     model.train()
     run = _Run(model, dataset, solver, output_dir, runtime, train_config,
                eval_dataset if solver.eval_period else None, resume_command)

@@ -14,8 +14,9 @@ import torch
 from backbones.errors import UserError
 from backbones.registry import resolve_pretrained
 
-from ..config import load_config, parse_overrides
-from ..data.catalog import README_HINT, evaluation_split, missing_files
+from ..data.catalog import README_HINT, missing_files
+from ..run.configs import find_config
+from ..run.resolve import resolve_config
 
 
 @dataclass(frozen=True)
@@ -32,14 +33,11 @@ class Need:
 
 
 def training_config(experiment):
-    """The experiment's resolved training settings (its YAML plus its overrides)."""
-    if not Path(experiment.config).is_file():
+    """The experiment's resolved training settings (its YAML plus its overrides; the run layer's defaults)."""
+    path = find_config(experiment.config)
+    if not path.is_file():
         raise UserError(f"experiment {experiment.name}: config {experiment.config} does not exist")
-    return load_config(experiment.config, parse_overrides(list(experiment.overrides)))
-
-
-def test_dataset(cfg) -> str:
-    return cfg.data.test or evaluation_split(cfg.data.train)
+    return resolve_config(path, overrides=list(experiment.overrides), log=None)
 
 
 def dataset_need(name, role) -> Need:
@@ -66,7 +64,7 @@ def training_needs(experiment, cfg, blocking=True) -> list:
     """Data, ImageNet weights (unless the suite pretrains them) and a GPU (when the run is GPU-sized)."""
     result = [dataset_need(cfg.data.train, "train")]
     if not experiment.uses_pretraining:
-        need = weights_need(experiment.backbone, cfg.model.pretrained or "torchvision")
+        need = weights_need(experiment.backbone, cfg.model.pretrained)
         if need:
             result.append(need)
     if experiment.gpu_hours:
@@ -86,7 +84,7 @@ def needs(experiment, run_dir: Path, eval_only: bool, suite_name: str = "SUITE")
                            f"train it: python tools/reproduce.py --suite {suite_name} --only {experiment.name}"))
     else:
         result += training_needs(experiment, cfg)
-    result.append(dataset_need(test_dataset(cfg), "test"))
+    result.append(dataset_need(cfg.data.test, "test"))
     if experiment.scored_by_server:
         result.append(Need("scoring", None, "test annotations are not public: submit the written results "
                                             "files to the PASCAL VOC evaluation server",

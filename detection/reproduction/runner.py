@@ -1,9 +1,10 @@
 """Run one experiment of a suite: pretrain its backbone if asked, train, evaluate, record.
 
-Pretraining and training run the command-line tools as child processes (the
-commands a user would type, each printed first), so one experiment's crash or
-out-of-memory cannot take the suite down and each run folder is an ordinary
-``tools/train_det.py`` run that ``--resume`` continues. Evaluation runs here,
+Pretraining and training run the library's command-line programs
+(``python -m detection.cli.pretrain_cls`` / ``train_det``) as child processes,
+each command printed first, so one experiment's crash or out-of-memory cannot
+take the suite down and each run folder is an ordinary training run that
+``--resume`` continues. Evaluation runs here,
 on the run's ``model_final.pth``; its numbers go back to the caller (the report)
 and, as a record, to ``result.json`` in the run folder.
 """
@@ -21,12 +22,12 @@ from backbones.errors import UserError
 
 from ..engine.inference import predict
 from ..engine.metrics_log import read_metrics
-from ..evaluation.checkpoint_eval import checkpoint_and_dataset, save_results, write_json
+from ..evaluation.results_file import save_results, write_json
+from ..run.evaluate import checkpoint_and_dataset
 from ..evaluation.dataset_eval import coco_metrics, voc_metrics
 from ..evaluation.voc_results import write_voc_results
-from .requirements import needs, test_dataset, training_config, unmet
+from .requirements import needs, training_config, unmet
 
-TOOLS = Path(__file__).resolve().parents[2] / "tools"
 RESULT_FILE = "result.json"
 PRETRAIN_FOLDER = "pretrain"
 
@@ -43,16 +44,16 @@ class Outcome:
     needs: list = field(default_factory=list)
 
 
-def run_tool(script, args, log=print):
-    """Run ``tools/<script>`` with this interpreter; a non-zero exit becomes a UserError."""
-    command = [sys.executable, str(TOOLS / script)] + [str(a) for a in args]
+def run_program(name, args, log=print):
+    """Run ``python -m detection.cli.<name>`` with this interpreter; a non-zero exit becomes a UserError."""
+    command = [sys.executable, "-m", f"detection.cli.{name}"] + [str(a) for a in args]
     log("$ " + " ".join(shlex.quote(c) for c in command))
     code = subprocess.run(command).returncode
-    if code in (130, 143) or code < 0:  # Ctrl-C / SIGTERM (the tool saved a checkpoint): stop the suite
-        raise KeyboardInterrupt(f"tools/{script} was interrupted; run the same command again to go on: "
+    if code in (130, 143) or code < 0:  # Ctrl-C / SIGTERM (the program saved a checkpoint): stop the suite
+        raise KeyboardInterrupt(f"{name} was interrupted; run the same command again to go on: "
                                 f"finished runs are reused and interrupted ones resume")
     if code != 0:
-        raise UserError(f"tools/{script} exited with status {code} (its message is printed above)")
+        raise UserError(f"{name} exited with status {code} (its message is printed above)")
 
 
 def pretrained_backbone_path(runs_root: Path, backbone: str) -> Path:
@@ -67,13 +68,13 @@ def pretrain(experiment, runs_root: Path, retrain=False, log=print) -> Path:
         log(f"reusing pretrained {experiment.backbone}: {path}")
         return path
     unfinished = path.with_suffix(".checkpoint.pth").is_file() and not retrain  # written after every epoch
-    run_tool("pretrain_cls.py", ["--config", experiment.pretrain, "--backbone", experiment.backbone,
-                                 "--output", path, "--resume" if unfinished else "--overwrite"], log)
+    run_program("pretrain_cls", ["--config", experiment.pretrain, "--backbone", experiment.backbone,
+                                "--output", path, "--resume" if unfinished else "--overwrite"], log)
     return path
 
 
 def train(experiment, run_dir: Path, pretrained: Optional[Path], retrain=False, log=print):
-    """tools/train_det.py for the experiment, unless its model_final.pth is already there."""
+    """Train the experiment (detection.cli.train_det), unless its model_final.pth is already there."""
     if (run_dir / "model_final.pth").is_file() and not retrain:
         log(f"reusing {run_dir / 'model_final.pth'} (pass --retrain to train again)")
         return
@@ -81,8 +82,8 @@ def train(experiment, run_dir: Path, pretrained: Optional[Path], retrain=False, 
     if pretrained is not None:
         overrides.append(f"model.pretrained={pretrained}")
     resume = (run_dir / "last_checkpoint").is_file() and not retrain
-    run_tool("train_det.py", ["--config", experiment.config, "--output", run_dir,
-                              "--resume" if resume else "--overwrite"] + overrides, log)
+    run_program("train_det", ["--config", experiment.config, "--output", run_dir,
+                             "--resume" if resume else "--overwrite"] + overrides, log)
 
 
 def score(experiment, dataset, predictions) -> dict:
@@ -115,9 +116,8 @@ def training_summary(run_dir: Path, tail=20) -> dict:
 
 
 def evaluate(experiment, run_dir: Path, device=None, log=print) -> Outcome:
-    cfg = training_config(experiment)
     checkpoint = run_dir / "model_final.pth"
-    model, dataset = checkpoint_and_dataset(checkpoint, test_dataset(cfg), device)
+    model, dataset = checkpoint_and_dataset(checkpoint, training_config(experiment).data.test, device)
     log(f"evaluating {checkpoint} on {dataset.name} ({len(dataset)} images)")
     predictions = predict(model, dataset)
     save_results(run_dir / f"model_final.{dataset.name}.predictions.json", dataset, predictions)
@@ -159,7 +159,7 @@ def run_experiment(experiment, runs_root: Path, eval_only=False, retrain=False, 
 
 
 def _pretraining_summary(path: Path) -> dict:
-    """Top-1 of the pretrained backbone, from the metrics JSON tools/pretrain_cls.py writes beside it."""
+    """Top-1 of the pretrained backbone, from the metrics JSON pretraining writes beside it."""
     metrics = path.with_suffix(".metrics.json")
     if not metrics.is_file():
         return {}

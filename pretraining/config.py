@@ -13,33 +13,30 @@ A YAML file holds up to five sections, each optional::
     eval:    {resize: 256, final: 10crop, period: 1}
     runtime: {device: cuda}
 
-Reading, ``_base_`` inheritance, ``section.key=value`` overrides and the
-checks of unknown keys (with the closest valid ones) and wrong types are
-those of the detector's training config (:mod:`detection.config`).
+The run layer reads them (``detection.run.pretrain``): ``_base_`` inheritance,
+``section.key=value`` overrides and the checks of unknown keys (with the
+closest valid ones) and wrong types are those of the detector's training config.
 """
+import dataclasses
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Optional, Sequence
 
-from .errors import UserError, check_choice
-from .norm import NORMS
+from backbones.errors import UserError, check_choice
+from backbones.norm import NORMS
 
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("plateau", "step", "cosine")
 EVAL_MODES = ("10crop", "center")
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs" / "pretrain"
-PAPER_CONFIG = CONFIG_DIR / "imagenet_resnet_paper.yaml"
-CROPS_CONFIG = CONFIG_DIR / "shapes_crops.yaml"  # the default for detection datasets (object crops)
 
 
-@dataclass
+@dataclass(frozen=True)
 class PretrainModelConfig:
     backbone: str = "resnet50"          # a registry name (backbones.names()); the paper trains 18 to 152 layers
     norm: str = "bn"                    # bn | gn (frozen_bn cannot train)
     shortcut: Optional[str] = None      # ResNets: option A, B or C of Sec. 3.3; None: the backbone's default (B)
 
 
-@dataclass
+@dataclass(frozen=True)
 class PretrainSolverConfig:
     optimizer: str = "sgd"              # sgd (the paper's, with momentum) | adamw
     base_lr: float = 0.1                # Sec. 3.4: "starts from 0.1"
@@ -60,7 +57,7 @@ class PretrainSolverConfig:
     seed: int = 0                       # initial weights, data order and augmentation
 
 
-@dataclass
+@dataclass(frozen=True)
 class PretrainDataConfig:
     # an ImageFolder root (train/<class>/*.jpg and val/<class>/*.jpg; a relative path that does not exist
     # is also looked up under $DETECTION_DATASETS, default ./datasets), or a detection dataset name or
@@ -81,7 +78,7 @@ class PretrainDataConfig:
     context: float = 0.25               # object crops: the box grown by this fraction on each side
 
 
-@dataclass
+@dataclass(frozen=True)
 class PretrainEvalConfig:
     resize: int = 256                   # evaluation: shorter side resized to this (Sec. 3.4 / Table 3: 256)
     crop_size: Optional[int] = None     # None: data.crop_size
@@ -90,7 +87,7 @@ class PretrainEvalConfig:
     batch_size: Optional[int] = None    # None: solver.batch_size (images; a 10-crop batch holds a tenth as many)
 
 
-@dataclass
+@dataclass(frozen=True)
 class PretrainRuntimeConfig:
     device: Optional[str] = None        # cpu | cuda | cuda:N; None: cuda when available
 
@@ -99,7 +96,7 @@ SECTIONS = {"model": PretrainModelConfig, "solver": PretrainSolverConfig, "data"
             "eval": PretrainEvalConfig, "runtime": PretrainRuntimeConfig}
 
 
-@dataclass
+@dataclass(frozen=True)
 class PretrainConfig:
     model: PretrainModelConfig = field(default_factory=PretrainModelConfig)
     solver: PretrainSolverConfig = field(default_factory=PretrainSolverConfig)
@@ -108,45 +105,13 @@ class PretrainConfig:
     runtime: PretrainRuntimeConfig = field(default_factory=PretrainRuntimeConfig)
 
     def to_dict(self) -> dict:
-        from detection.detector import plain_dict
-        return {name: plain_dict(getattr(self, name)) for name in SECTIONS}
+        """JSON/YAML-friendly values (tuples become lists)."""
+        return {name: {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(section).items()}
+                for name, section in ((n, getattr(self, n)) for n in SECTIONS)}
 
     @property
     def eval_crop_size(self) -> int:
         return self.eval.crop_size or self.data.crop_size
-
-
-def load_pretrain_config(path=None, overrides: Optional[dict] = None) -> PretrainConfig:
-    """Read ``path`` (YAML, with ``_base_`` inheritance) if given, then apply ``overrides`` ({section: {key: value}})."""
-    from detection.config import build_sections, read_sections
-    raw, where = read_sections(path, overrides, SECTIONS)
-    cfg = PretrainConfig(**build_sections(raw, where, SECTIONS))
-    validate(cfg, where)
-    return cfg
-
-
-def parse_overrides(items) -> dict:
-    """``["solver.base_lr=0.02", "data.crop_size=128"]`` -> {section: {key: value}} (values as YAML)."""
-    from detection.config import parse_overrides as parse
-    return parse(items)
-
-
-def merge_overrides(first: dict, then: dict) -> dict:
-    """Two {section: {key: value}} mappings, ``then`` winning key by key."""
-    from detection.config import _merge
-    return _merge(first, then)
-
-
-def is_detection_dataset(name) -> bool:
-    """A name the detection catalog knows (shapes, coco, voc_2007_test, ...) or a dataset .yaml."""
-    from detection.data.catalog import is_dataset_file, names
-    return name in names() or is_dataset_file(name)
-
-
-def default_config_path(dataset=None) -> Optional[Path]:
-    """The config to start from without --config: the object-crop recipe for a detection dataset,
-    else none (the dataclass defaults, the paper's ImageNet recipe)."""
-    return CROPS_CONFIG if dataset is not None and is_detection_dataset(dataset) else None
 
 
 def validate(cfg: PretrainConfig, where="config"):

@@ -7,12 +7,12 @@ mean subtracted. The standard color augmentation in [21] is used." [21] is
 Krizhevsky et al. 2012 (AlexNet), whose colour augmentation is the PCA
 lighting noise of :class:`PCALighting`. The mean/std normalisation is done on
 the batch, with the backbone's ``pixel_mean``/``pixel_std``
-(:func:`backbones.pretraining.normalise`), so samples are RGB in [0, 1].
+(:func:`pretraining.trainer.normalise`), so samples are RGB in [0, 1].
 
 Evaluation: the shorter side resized to 256, then the centre 224 crop or the
 "standard 10-crop testing" (four corners and centre, and their horizontal
 flips; :class:`torchvision.transforms.v2.TenCrop`), whose softmax scores are
-averaged (:func:`backbones.pretraining.predict_scores`).
+averaged (:func:`pretraining.trainer.predict_scores`).
 
 Augmentation draws from a generator seeded by (seed, epoch, sample index), so
 a run is the same whatever the number of loader workers, and a resumed run
@@ -25,7 +25,7 @@ from torchvision import datasets
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
-from .errors import UserError
+from backbones.errors import UserError
 
 # ImageNet's RGB principal components, for pixel values in [0, 1]: the eigenvalues and eigenvectors (as
 # columns) of the covariance of ImageNet training pixels, as published with fb.resnet.torch's

@@ -1,49 +1,16 @@
-"""Shared steps of the evaluation tools: get predictions from a checkpoint or a results file.
+"""Predictions as files: a standard COCO results JSON, and where the evaluation outputs go.
 
-Predictions computed from a checkpoint are saved as a standard COCO results
-JSON (boxes as xywh in original pixels, the dataset's own category ids, RLE
+Predictions computed from a checkpoint are saved as a COCO results JSON
+(boxes as xywh in original pixels, the dataset's own category ids, RLE
 masks), so evaluation and drawing can be rerun without the model.
 """
 import json
 from pathlib import Path
 
 import numpy as np
-import torch
-
 from backbones.errors import UserError
 
-from ..data.catalog import evaluation_split, load_dataset
-from ..data.dataset import DetectionDataset
-from ..engine.checkpoint import load_detector
-from ..engine.device import resolve_device
-from ..engine.inference import predict
 from .coco import to_coco_results
-
-
-def default_test_dataset(payload) -> str:
-    """The evaluation split that goes with the dataset the checkpoint was trained on."""
-    data = (payload.get("train_config") or {}).get("data") or {}
-    if data.get("test"):
-        return data["test"]
-    if not data.get("train"):
-        raise UserError("the checkpoint does not say which dataset it was trained on; pass --dataset")
-    return evaluation_split(data["train"])
-
-
-def open_dataset(name) -> DetectionDataset:
-    """The evaluation data: a split, a pair's evaluation split, or a dataset YAML's val section."""
-    return DetectionDataset(load_dataset(name, "test"))
-
-
-def checkpoint_and_dataset(checkpoint, dataset_name=None, device=None):
-    """Load a checkpoint and the dataset to run it on; the class lists must agree."""
-    model, payload = load_detector(checkpoint)
-    model.to(resolve_device(device))
-    dataset = open_dataset(dataset_name or default_test_dataset(payload))
-    if list(dataset.class_names) != list(payload["class_names"]):
-        raise UserError(f"{checkpoint} was trained on classes {payload['class_names']}, "
-                        f"but {dataset_name or 'the evaluation data'} has {dataset.class_names}")
-    return model, dataset
 
 
 def save_results(path, dataset, predictions) -> Path:
@@ -110,35 +77,6 @@ def output_path(source: Path, dataset_name: str, suffix: str) -> Path:
     if name.endswith(".predictions.json"):
         return source.with_name(name[:-len("predictions.json")] + suffix)
     return source.with_name(f"{source.stem}.{dataset_name}.{suffix}")
-
-
-def get_predictions(args, limit=None):
-    """For a tool's --checkpoint/--predictions/--dataset arguments: (dataset, predictions, source).
-
-    Run on a checkpoint, the predictions are also saved as a COCO results JSON
-    (unless ``limit`` restricts them to the first images).
-    """
-    if args.predictions:
-        if not args.dataset:
-            raise UserError("--predictions needs --dataset (the ground truth to compare with)")
-        dataset = open_dataset(args.dataset)
-        return dataset, load_results(args.predictions, dataset), Path(args.predictions)
-    if not args.checkpoint:
-        raise UserError("pass --checkpoint CKPT or --predictions RESULTS.json --dataset NAME")
-    model, dataset = checkpoint_and_dataset(args.checkpoint, args.dataset)
-    subset = dataset if limit is None else torch.utils.data.Subset(dataset, range(min(limit, len(dataset))))
-    predictions = predict(model, subset)
-    source = Path(args.checkpoint)
-    if limit is None:
-        print(f"wrote {save_results(output_path(source, dataset.name, 'predictions.json'), dataset, predictions)}")
-    return dataset, predictions, source
-
-
-def add_source_arguments(parser):
-    parser.add_argument("--checkpoint", help="file written by tools/train_det.py")
-    parser.add_argument("--predictions", help="COCO results JSON (e.g. predictions.json written by a previous "
-                        "evaluation) to evaluate instead of running a checkpoint")
-    parser.add_argument("--dataset", help="dataset name (default: the evaluation split of the training data)")
 
 
 def write_json(path, obj):

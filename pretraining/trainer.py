@@ -1,18 +1,17 @@
-"""Image-classification pretraining of a registry backbone (the paper's ImageNet stage, Sec. 3.4).
+"""The classification training loop of a registry backbone (the paper's ImageNet stage, Sec. 3.4).
 
 He et al. 2015, Sec. 3.4: SGD with a mini-batch of 256, momentum 0.9 and
 weight decay 1e-4; the learning rate starts from 0.1 and is divided by 10
 when the error plateaus, for up to 60e4 iterations; scale and colour
 augmentation (:mod:`backbones.classification_data`); 10-crop testing.
-:func:`run_pretraining` runs a :class:`~backbones.pretrain_config.PretrainConfig`
-(the paper's recipe by default) on an ImageFolder tree or on the object crops
-of a detection dataset; :func:`train_classifier` is the training loop alone.
+:func:`fit_classifier` is the loop (schedules, validation, exact resume);
+:func:`pretraining.run.run_pretraining` runs a whole
+:class:`~pretraining.config.PretrainConfig` around it.
 
 The result is a state dict with torchvision parameter names, which
 ``backbones.build(name, pretrained=PATH)`` loads (the classifier is dropped
 there when the class count differs).
 """
-import json
 import math
 import os
 from pathlib import Path
@@ -20,9 +19,10 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from .errors import UserError, check_choice
-from .pretrain_config import OPTIMIZERS, SCHEDULES, PretrainConfig, is_detection_dataset
-from .pretrained import IMAGENET_MEAN, IMAGENET_STD
+from backbones.errors import UserError, check_choice
+from backbones.pretrained import IMAGENET_MEAN, IMAGENET_STD
+
+from .config import OPTIMIZERS, SCHEDULES
 
 CHECKPOINT_FORMAT = "resnet-detection-transfer/pretrain-checkpoint/v1"
 
@@ -249,175 +249,3 @@ def accuracy(model, dataset, batch_size=128) -> float:
 def save_backbone(model, path) -> Path:
     """Write the state dict atomically (torchvision names, CPU tensors; loads with weights_only=True)."""
     return _atomic_save({k: v.detach().cpu() for k, v in model.state_dict().items()}, path)
-
-
-# --- a whole run from a PretrainConfig ----------------------------------------------------------------
-
-class _ResumableCrops(torch.utils.data.Dataset):
-    """Object crops whose augmentation RNG state travels in the checkpoint (exact resume)."""
-
-    def __init__(self, crops):
-        self.crops, self.class_names = crops, crops.class_names
-
-    def __len__(self):
-        return len(self.crops)
-
-    def __getitem__(self, index):
-        return self.crops[index]
-
-    def state_dict(self):  # ObjectCrops draws its jitter from a numpy Generator (``_rng``)
-        return {"rng": json.dumps(self.crops._rng.bit_generator.state)}
-
-    def load_state_dict(self, state):
-        self.crops._rng.bit_generator.state = json.loads(state["rng"])
-
-
-def image_folder_root(name) -> Path:
-    """``name`` as a folder, or under $DETECTION_DATASETS when it is relative and not found as given."""
-    from detection.data.catalog import data_root, names
-    path = Path(name).expanduser()
-    if path.is_dir() or path.is_absolute():
-        return path
-    if (data_root() / path).is_dir():
-        return data_root() / path
-    raise UserError(f"dataset {name!r} is neither an ImageFolder directory (looked in {path.resolve()} and "
-                    f"{(data_root() / path).resolve()}; expected train/<class>/*.jpg and val/<class>/*.jpg) "
-                    f"nor a detection dataset ({', '.join(names())}, or a dataset .yaml)")
-
-
-def _crop_sets(cfg: PretrainConfig):
-    from detection.data.catalog import evaluation_split, load_dataset
-    from detection.data.dataset import DetectionDataset
-    from detection.data.object_crops import ObjectCrops
-    from .classification_data import Lighting
-    d = cfg.data
-    if d.num_workers:
-        raise UserError(f"data.num_workers={d.num_workers}: object crops are read in the main process "
-                        f"(their augmentation RNG lives there); set data.num_workers=0")
-    if cfg.eval.final != "center":
-        raise UserError("eval.final=10crop needs an ImageFolder dataset (object crops are evaluated as they "
-                        "are); set eval.final=center")
-
-    def crops(role, augment):
-        data = load_dataset(d.dataset if role == "train" else evaluation_split(d.dataset), role)
-        return ObjectCrops(DetectionDataset(data), size=d.crop_size, context=d.context, augment=augment)
-    train = _ResumableCrops(crops("train", True))
-    if d.pca_lighting_std:
-        train = Lighting(train, d.pca_lighting_std)
-    val = crops("test", False)
-    what = (f"{len(train)} object crops of {d.dataset}", f"{len(val)} held-out crops ({evaluation_split(d.dataset)})")
-    return train, val, val, what
-
-
-def _folder_sets(cfg: PretrainConfig):
-    from .classification_data import ImageFolderSet, eval_transform, train_transform
-    d, e = cfg.data, cfg.eval
-    root = image_folder_root(d.dataset)
-    train = ImageFolderSet(root, d.train_split, train_transform(d.crop_size, d.scale_min, d.scale_max, d.hflip,
-                                                                d.pca_lighting_std), seed=cfg.solver.seed)
-    val = ImageFolderSet(root, d.val_split, eval_transform(e.resize, cfg.eval_crop_size, "center"),
-                         classes=train.class_names)
-    final = val if e.final == "center" else ImageFolderSet(
-        root, d.val_split, eval_transform(e.resize, cfg.eval_crop_size, "10crop"), classes=train.class_names)
-    what = (f"{len(train)} images of {root / d.train_split}", f"{len(val)} images of {root / d.val_split}")
-    return train, val, final, what
-
-
-def run_paths(output) -> dict:
-    """The files of a run writing the backbone to ``output``: the checkpoint and the metrics JSON beside it."""
-    output = Path(output)
-    stem = output.name[:-len(".pth")] if output.name.endswith(".pth") else output.name
-    return {"output": output, "checkpoint": output.with_name(stem + ".checkpoint.pth"),
-            "metrics": output.with_name(stem + ".metrics.json")}
-
-
-def _pct(x):
-    return f"{100 * x:.1f}%"
-
-
-def _epoch_line(record, epochs):
-    line = f"epoch {record['epoch']}/{epochs}: loss {record['loss']:.4f}, lr {record['lr']:.3g}"
-    if "top1" in record:
-        line += f", val top-1 {_pct(record['top1'])}"
-        line += f", top-5 {_pct(record['top5'])}" if "top5" in record else ""
-    return line
-
-
-def run_pretraining(cfg: PretrainConfig, output, resume=False, overwrite=False, progress=True, log=tqdm.write,
-                    on_epoch_end=None) -> dict:
-    """Train ``cfg.model.backbone`` as ``cfg`` says and write its weights to ``output`` (a .pth state dict).
-
-    Beside ``output``: ``<stem>.checkpoint.pth`` (rewritten after every epoch; ``resume=True`` continues
-    from it) and ``<stem>.metrics.json`` ({"epochs": [{"epoch", "loss", "lr", "top1", "top5"}, ...],
-    "final": {"top1", "top5", "eval": "10crop" | "center", "samples"}, ...}; accuracies are fractions).
-    Returns that JSON's content.
-    """
-    import backbones
-    paths = run_paths(output)
-    checkpoint = paths["checkpoint"]
-    if overwrite:
-        for key in ("checkpoint", "metrics"):
-            paths[key].unlink(missing_ok=True)
-    elif not resume and checkpoint.is_file():
-        state = read_pretrain_checkpoint(checkpoint)
-        if state["epoch"] < state["epochs"]:
-            raise UserError(f"{checkpoint} holds an unfinished run (epoch {state['epoch']} of {state['epochs']}); "
-                            f"pass --resume to continue it or --overwrite to start over")
-    m, s, d = cfg.model, cfg.solver, cfg.data
-    detection_data = is_detection_dataset(d.dataset)
-    train_set, val_set, final_set, (train_what, val_what) = (_crop_sets if detection_data else _folder_sets)(cfg)
-    classes = list(train_set.class_names)
-    device = cfg.runtime.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    torch.manual_seed(s.seed)  # initial weights; the data order is seeded in fit_classifier
-    model = backbones.build(m.backbone, norm=m.norm, num_classes=len(classes),
-                            **({"shortcut": m.shortcut} if m.shortcut is not None else {}))
-    log(f"pretraining {m.backbone} on {train_what} ({len(classes)} classes), {s.epochs} epochs, "
-        f"{s.optimizer} lr {s.base_lr:g}, batch {s.batch_size}, {s.schedule} schedule, on {device}")
-    report = {"backbone": m.backbone, "dataset": d.dataset, "num_classes": len(classes),
-              "output": str(paths["output"]), "config": cfg.to_dict(), "epochs": []}
-
-    def write_metrics(final=None):
-        body = dict(report, **({"final": final} if final else {}))
-        tmp = paths["metrics"].with_name(paths["metrics"].name + ".tmp")
-        paths["metrics"].parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps(body, indent=1) + "\n")
-        os.replace(tmp, paths["metrics"])
-
-    def epoch_done(records):
-        report["epochs"] = list(records)
-        log(_epoch_line(records[-1], s.epochs))
-        write_metrics()
-        if on_epoch_end is not None:
-            on_epoch_end(records)
-
-    eval_batch = cfg.eval.batch_size or s.batch_size
-    try:
-        records = fit_classifier(
-            model, train_set, epochs=s.epochs, batch_size=s.batch_size, base_lr=s.base_lr,
-            weight_decay=s.weight_decay, optimizer=s.optimizer, warmup_fraction=s.warmup_fraction, seed=s.seed,
-            num_workers=d.num_workers, progress=progress, momentum=s.momentum, schedule=s.schedule,
-            gamma=s.gamma, steps=s.steps, plateau_patience=s.plateau_patience,
-            plateau_threshold=s.plateau_threshold, min_lr=s.min_lr,
-            val_set=val_set if cfg.eval.period else None, eval_period=cfg.eval.period,
-            eval_batch_size=eval_batch, device=device, checkpoint=checkpoint, resume=resume,
-            checkpoint_extra={"config": cfg.to_dict(), "class_names": classes}, on_epoch_end=epoch_done)
-    except KeyboardInterrupt:
-        if checkpoint.is_file():
-            log(f"stopped; {checkpoint} holds the last finished epoch: run the same command with --resume "
-                f"to continue")
-        raise
-    report["epochs"] = records
-    mode = cfg.eval.final
-    if final_set is val_set and records and "top1" in records[-1]:  # the last epoch's validation is it
-        final = {k: records[-1][k] for k in ("top1", "top5") if k in records[-1]}
-    else:
-        final = evaluate(model, final_set, batch_size=max(1, eval_batch // 10) if mode == "10crop" else eval_batch,
-                         device=device, num_workers=d.num_workers)
-    final = {**final, "eval": mode, "samples": len(final_set)}
-    how = "" if detection_data else (", 10-crop" if mode == "10crop" else ", centre crop")
-    log(f"top-1 accuracy on {val_what}{how}: {_pct(final['top1'])}"
-        + (f", top-5 {_pct(final['top5'])}" if "top5" in final else ""))
-    log(f"wrote {save_backbone(model, paths['output'])}")
-    write_metrics(final)
-    log(f"wrote {paths['metrics']} (per-epoch metrics; resume checkpoint {checkpoint})")
-    return dict(report, final=final)

@@ -1,0 +1,76 @@
+"""COCO mAP@[.5,.95] (pycocotools) of a trained detector or of saved predictions, boxes and masks.
+
+    python tools/eval_coco.py --checkpoint output/demo/model_final.pth [--dataset shapes_val]
+    python tools/eval_coco.py --predictions output/demo/model_final.shapes_val.predictions.json --dataset shapes_val
+    python tools/eval_coco.py --annotations instances_val2017.json --predictions results.json --iou-type bbox
+
+Mask predictions are evaluated as ``segm`` as well as ``bbox``. Writes the 12
+COCO numbers by name and per-class AP to a JSON file and per-class
+precision-recall curves (IoU 0.5) to a PNG.
+"""
+import argparse
+from pathlib import Path
+
+from backbones.errors import UserError
+from detection.cli import add_source_arguments, command
+from detection.data.coco_format import load_coco
+from detection.data.dataset import DetectionDataset
+from detection.evaluation.results_file import load_results, output_path, write_json
+from detection.run.evaluate import get_predictions
+from detection.evaluation.coco import BACKENDS
+from detection.evaluation.dataset_eval import coco_metrics
+from detection.evaluation.plots import plot_precision_recall
+
+SHOWN = ("AP", "AP50", "AP75", "APs", "APm", "APl")
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_source_arguments(p)
+    p.add_argument("--annotations", help="a COCO ground-truth JSON to score --predictions against")
+    p.add_argument("--iou-type", choices=("bbox", "segm", "both"), help="default: segm too when masks are present")
+    p.add_argument("--backend", choices=BACKENDS, default="pycocotools")
+    p.add_argument("--output-json", help="where to write the numbers (default: <input>.<dataset>.eval_coco.json)")
+    return p.parse_args(argv)
+
+
+@command
+@command
+def main(argv=None):
+    args = parse_args(argv)
+    if args.annotations:
+        if not args.predictions:
+            raise UserError("--annotations needs --predictions RESULTS.json")
+        dataset = DetectionDataset(load_coco(args.annotations, Path(args.annotations).parent,
+                                             Path(args.annotations).stem))
+        predictions, source = load_results(args.predictions, dataset), Path(args.predictions)
+    else:
+        dataset, predictions, source = get_predictions(args.checkpoint, args.predictions, args.dataset, args.device)
+    with_masks = any("rles" in p for p in predictions.values())
+    iou_types = {"bbox": ("bbox",), "segm": ("segm",), "both": ("bbox", "segm")}.get(
+        args.iou_type, ("bbox", "segm") if with_masks else ("bbox",))
+    if "segm" in iou_types and not with_masks:
+        raise UserError(f"--iou-type {args.iou_type} needs mask predictions (a 'segmentation' in every result)")
+    results = coco_metrics(dataset, predictions, iou_types, backend=args.backend)
+    print(f"COCO evaluation on {len(dataset)} images of {dataset.name} ({args.backend})")
+    print(f"  {'':<5}" + "".join(f"{k:>8}" for k in SHOWN))
+    for iou_type, stats in results.items():
+        print(f"  {iou_type:<5}" + "".join(f"{100 * stats[k]:8.2f}" for k in SHOWN))
+    width = max(len(n) for n in dataset.class_names)
+    print(f"  per-class AP@[.5:.95]  {'':<{max(0, width - 20)}}" + "".join(f"{t:>8}" for t in results))
+    for name in dataset.class_names:
+        print(f"  {name:<{max(width, 21)}}" + "".join(f"{100 * s['per_class'][name]:8.2f}" for s in results.values()))
+    out = write_json(args.output_json or output_path(source, dataset.name, "eval_coco.json"),
+                     {"source": str(source), "dataset": dataset.name, "images": len(dataset),
+                      **{t: {k: v for k, v in s.items() if k not in ("summary_text", "precision_recall")}
+                         for t, s in results.items()}})
+    print(f"wrote {out}")
+    for iou_type, stats in results.items():
+        png = plot_precision_recall(stats["precision_recall"], stats["per_class"],
+                                    Path(out).with_suffix(f".pr_{iou_type}.png"),
+                                    f"{dataset.name}: COCO {iou_type}, precision at IoU 0.5 (legend: AP)")
+        print(f"wrote {png}")
+
+
+if __name__ == "__main__":
+    main()

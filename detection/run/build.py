@@ -1,0 +1,66 @@
+"""Building a resolved :class:`~detection.run.resolve.Run`: its model, data and trainer."""
+import dataclasses
+import shlex
+import sys
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+
+from ..data.dataset import DetectionDataset
+from ..detector import build_detector
+from ..engine import distributed
+from ..engine.run_folder import remove_previous_run, write_config
+from ..engine.trainer import TrainResult, train
+from .data import evaluation_dataset, training_dataset
+from .resolve import Run
+
+
+@dataclass
+class BuiltRun:
+    """A run ready to train. ``run.config.model`` now holds what the weights decided (normalisation,
+    ``stride_in_1x1``): that is the config recorded in the run folder and in checkpoints."""
+    run: Run
+    model: torch.nn.Module
+    dataset: DetectionDataset
+    eval_dataset: Optional[DetectionDataset]
+    device: str
+
+    def train(self, progress=True, resume_command=None) -> TrainResult:
+        """Train in ``run.output`` (writes config.yaml first; continues the run when ``run.resume``)."""
+        run, output = self.run, self.run.output
+        if distributed.is_main():
+            output.mkdir(parents=True, exist_ok=True)
+            if run.overwrite:
+                remove_previous_run(output)
+            write_config(output, run.to_dict())
+        distributed.barrier()  # the folder is ready before any rank writes
+        return train(self.model.to(self.device), self.dataset, run.config.solver, output, runtime=run.config.runtime,
+                     num_workers=run.config.data.num_workers, train_config=run.to_dict(),
+                     eval_dataset=self.eval_dataset, resume=run.resume, progress=progress,
+                     resume_command=resume_command or resume_command_line())
+
+
+def build_run(run: Run) -> BuiltRun:
+    """The model, training data, evaluation data and trainer of ``run``.
+
+    The backbone weights are fetched unless the run resumes from a checkpoint, which provides them.
+    """
+    cfg = run.config
+    device = distributed.init_from_env(cfg.runtime.device)
+    dataset = training_dataset(cfg)
+    eval_dataset = evaluation_dataset(cfg.data.test, dataset.class_names, f"the {cfg.data.train} model") \
+        if cfg.solver.eval_period else None
+    torch.manual_seed(cfg.solver.seed)  # the initial weights too
+    model = build_detector(cfg.model, load_pretrained=not run.resuming)
+    run = dataclasses.replace(run, config=dataclasses.replace(cfg, model=model.config))
+    return BuiltRun(run, model, dataset, eval_dataset, device)
+
+
+def resume_command_line() -> str:
+    """The command that continues this process's run (printed when a signal stops it)."""
+    prefix = ["python"]
+    if distributed.launched_by_torchrun():
+        prefix = ["torchrun", f"--nproc_per_node={distributed.world_size()}"]
+    argv = [a for a in sys.argv if a not in ("--resume", "--overwrite")]
+    return " ".join(shlex.quote(a) for a in prefix + argv + ["--resume"])

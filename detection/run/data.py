@@ -1,0 +1,54 @@
+"""The data of a run: the training set (loaded once per process) and the evaluation set."""
+import dataclasses
+from functools import lru_cache
+
+from backbones.errors import UserError
+
+from ..data.catalog import data_root, load_dataset
+from ..data.dataset import DetectionDataset
+from ..data.transforms import train_augmentation
+from ..engine import distributed
+
+
+def training_data(name):
+    """The training split ``name`` as loaded records; resolving and building a run share one load."""
+    return _load(name, "train", str(data_root()))
+
+
+@lru_cache(maxsize=4)
+def _load(name, role, root):  # root: $DETECTION_DATASETS is part of the key
+    return load_dataset(name, role)
+
+
+def report_problems(data):
+    p = data.problems
+    if p.clipped_boxes or p.dropped_boxes or p.images_without_objects:
+        print(f"{data.name}: clipped {p.clipped_boxes} boxes to their image, dropped {p.dropped_boxes} empty "
+              f"boxes, {p.images_without_objects} images without objects (see tools/check_dataset.py)")
+
+
+def training_dataset(cfg) -> DetectionDataset:
+    """The augmented training set of a resolved config: resized by the pipeline (multi-scale), flipped."""
+    data = training_data(cfg.data.train)
+    if distributed.is_main():
+        report_problems(data)
+    if cfg.data.filter_empty_images:
+        data = dataclasses.replace(data, records=[r for r in data.records if (~r.ignore).any()])
+    augment = train_augmentation(cfg.model.min_size, cfg.model.max_size, cfg.data.hflip_prob, cfg.data.color_jitter,
+                                 seed=cfg.solver.seed)
+    return DetectionDataset(data, augment=augment, with_masks=cfg.model.mask,
+                            skip_unreadable=cfg.data.skip_unreadable_images)
+
+
+def evaluation_dataset(name, class_names, model="the model") -> DetectionDataset:
+    """The evaluation split ``name`` (a split, a pair's evaluation split, or a dataset YAML's val section),
+    whose classes must be ``class_names``, those ``model`` predicts."""
+    dataset = open_evaluation_dataset(name)
+    if list(dataset.class_names) != list(class_names):
+        raise UserError(f"{model} predicts classes {list(class_names)}, but {name} has {dataset.class_names}")
+    return dataset
+
+
+def open_evaluation_dataset(name) -> DetectionDataset:
+    """The evaluation split ``name``, whatever its classes (saved predictions name their own categories)."""
+    return DetectionDataset(load_dataset(name, "test"))

@@ -1,0 +1,57 @@
+"""Evaluation runs: a checkpoint (or saved predictions) and the data to score it on.
+
+A checkpoint records the resolved config of its training run; the data it is
+evaluated on by default is that run's test split, resolved by the same
+function as training (:func:`detection.run.resolve.resolve_config`).
+"""
+from pathlib import Path
+
+import torch
+
+from backbones.errors import UserError
+
+from ..engine.checkpoint import load_detector
+from ..engine.device import resolve_device
+from ..engine.inference import predict
+from ..evaluation.results_file import load_results, output_path, save_results
+from .data import evaluation_dataset, open_evaluation_dataset
+from .resolve import resolve_config
+
+
+def default_test_dataset(payload) -> str:
+    """The evaluation split that goes with the data the checkpoint was trained on."""
+    data = (payload.get("train_config") or {}).get("data") or {}
+    if not (data.get("train") or data.get("test")):
+        raise UserError("the checkpoint does not say which dataset it was trained on; pass --dataset")
+    return resolve_config(saved={"data": data}, log=None).data.test
+
+
+def checkpoint_and_dataset(checkpoint, dataset_name=None, device=None):
+    """Load a checkpoint and the dataset to run it on; the class lists must agree."""
+    model, payload = load_detector(checkpoint)
+    model.to(resolve_device(device))
+    dataset = evaluation_dataset(dataset_name or default_test_dataset(payload), payload["class_names"],
+                                 f"{checkpoint}")
+    return model, dataset
+
+
+def get_predictions(checkpoint=None, predictions=None, dataset=None, device=None, limit=None):
+    """(dataset, predictions, source) for a tool's --checkpoint / --predictions / --dataset.
+
+    Run on a checkpoint, the predictions are also saved as a COCO results JSON
+    beside it (unless ``limit`` restricts them to the first images).
+    """
+    if predictions:
+        if not dataset:
+            raise UserError("--predictions needs --dataset (the ground truth to compare with)")
+        data = open_evaluation_dataset(dataset)
+        return data, load_results(predictions, data), Path(predictions)
+    if not checkpoint:
+        raise UserError("pass --checkpoint CKPT or --predictions RESULTS.json --dataset NAME")
+    model, data = checkpoint_and_dataset(checkpoint, dataset, device)
+    subset = data if limit is None else torch.utils.data.Subset(data, range(min(limit, len(data))))
+    result = predict(model, subset)
+    source = Path(checkpoint)
+    if limit is None:
+        print(f"wrote {save_results(output_path(source, data.name, 'predictions.json'), data, result)}")
+    return data, result, source

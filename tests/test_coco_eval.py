@@ -290,3 +290,57 @@ def test_faster_coco_eval_backend_gives_the_same_numbers():
     assert fast["per_class"] == pytest.approx(ours["per_class"], abs=1e-9)
     recall, precision = ours["precision_recall"]["a"]
     assert len(recall) == len(precision) and 0 <= precision.min() and precision.max() <= 1
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("iou_type", ["bbox", "segm"])
+def test_precision_recall_curves_are_cocoevals_precision_array(seed, iou_type):
+    """The curves (plotted per class) are COCOeval's own ``eval["precision"][T, :, K, A, M]`` at IoU 0.5, area
+    "all", 100 detections: the indices are looked up in a direct COCOeval's params, not assumed."""
+    gt = make_coco_gt()
+    results = to_coco_results(random_predictions(np.random.default_rng(seed)), CATEGORY_IDS, ("bbox", "segm"))
+    # "dog" has ground truth but no detections; image 1's "cat" and "bird" are found only by the detections below
+    results = [r for r in results if r["category_id"] != 7 and r["image_id"] != 1]
+    # ... the "cat" (20 x 20 at 10, 10) by its 12th detection: max_dets 10 and 100 give different curves;
+    # the "bird" (120 x 100 at 40, 50) by a box 38 px off, IoU 8200 / 15800 = 0.519: a hit at IoU 0.5, not 0.55
+    boxes = [[130.0, 10.0 * i, 140.0, 10.0 * i + 8] for i in range(11)] + [[10.0, 10.0, 30.0, 30.0],
+                                                                            [78.0, 50.0, 198.0, 150.0]]
+    masks = [draw("rect", x1, y1, x2 - x1, y2 - y1, *IMAGES[1])[None].astype(np.float32) for x1, y1, x2, y2 in boxes]
+    results += to_coco_results({1: {"boxes": np.array(boxes), "scores": np.linspace(0.999, 0.001, 13),
+                                    "labels": np.array([1] * 12 + [3]), "masks": np.stack(masks)}}, CATEGORY_IDS,
+                               ("bbox", "segm"))
+    curves = evaluate_coco(gt, results, iou_type)["precision_recall"]
+    direct = direct_cocoeval(gt, results, iou_type)
+    params = direct.params
+    t = int(np.flatnonzero(np.isclose(params.iouThrs, 0.5))[0])
+    a = params.areaRngLbl.index("all")
+    m = params.maxDets.index(100)
+    assert direct.eval["precision"].shape == (len(params.iouThrs), 101, len(CATEGORIES), 4, 3)
+    assert set(curves) == {c["name"] for c in CATEGORIES}
+    for cat in CATEGORIES:
+        recall, precision = curves[cat["name"]]
+        expected = direct.eval["precision"][t, :, params.catIds.index(cat["id"]), a, m]
+        # COCOeval fills a category with ground truth at every recall threshold (0 past the last reached one)
+        assert expected.shape == (101,) and (expected > -1).all()
+        np.testing.assert_array_equal(recall, np.linspace(0, 1, 101))
+        np.testing.assert_array_equal(precision, expected)
+    assert curves["dog"][1].max() == 0.0  # no detections: precision 0 everywhere
+    assert curves["cat"][1][0] > 0.0 and curves["bird"][1][0] > 0.0
+    # a non-trivial case: another IoU threshold, area or max_dets would give other curves
+    ours = np.stack([curves[gt.cats[c]["name"]][1] for c in params.catIds], axis=1)
+    for other in (direct.eval["precision"][t + 1, :, :, a, m], direct.eval["precision"][t, :, :, a, 1],
+                  direct.eval["precision"][t, :, :, 3, m]):
+        assert not np.array_equal(ours, other)
+
+
+def test_precision_recall_curve_of_a_hand_checked_case():
+    """One "cat": detections FP (0.9), TP (0.8). At IoU 0.5 recall reaches 1 at rank 2 with precision 1/2;
+    COCO's interpolated precision is the max over ranks at recall >= r: 1/2 at every threshold."""
+    gt = make_coco_gt([OBJECTS[0]])
+    pred = {1: {"boxes": [[100.0, 100.0, 130.0, 130.0], [10.0, 10.0, 30.0, 30.0]], "scores": [0.9, 0.8],
+                "labels": [1, 1]}}
+    curves = evaluate_coco(gt, to_coco_results(pred, CATEGORY_IDS))["precision_recall"]
+    recall, precision = curves["cat"]
+    np.testing.assert_array_equal(recall, np.linspace(0, 1, 101))
+    np.testing.assert_allclose(precision, 0.5, rtol=0, atol=1e-12)
+    assert curves["dog"][0].size == 0 and curves["bird"][0].size == 0  # no ground truth: no curve

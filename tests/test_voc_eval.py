@@ -298,9 +298,30 @@ def test_inverted_box_raises():
         evaluate_voc(dets, gts, ["a", "b"])
 
 
-def test_zero_width_box_is_allowed():
+def test_zero_width_box_is_allowed_and_is_a_false_positive():
     dets, gts = bad_input_case(boxes=[GT_BOX, [10, 1, 9, 10], GT_BOX])  # x2 == x1 - 1: empty box
-    evaluate_voc(dets, gts, ["a", "b"])
+    result = evaluate_voc(dets, gts, ["a", "b"])
+    # Devkit rules by hand. "a": one GT (img0); detections by score: img1 0.9 and 0.7 (no "a" GT there: FP, FP),
+    # img0 0.5 (TP). rec = [0, 0, 1], prec = [0, 0, 1/3]; the envelope is 1/3 up to recall 1: AP 1/3, and
+    # 11-point 1/3 too (every threshold t has max prec 1/3 over rec >= t).
+    # "b": one GT (img1), one detection, the empty box [10, 1, 9, 10] on it: iw = 9 - 10 + 1 = 0, so
+    # inter = 0 and IoU 0 (union 0 * 10 + 100 - 0 = 100, no division by zero): a FP. AP 0. mAP (1/3 + 0) / 2.
+    assert result["per_class"]["a"] == pytest.approx(1 / 3, abs=1e-12)
+    assert result["per_class"]["b"] == 0.0
+    assert result["mAP"] == pytest.approx(1 / 6, abs=1e-12)
+    assert evaluate_voc(dets, gts, ["a", "b"], metric="11point")["mAP"] == pytest.approx(1 / 6, abs=1e-12)
+    for metric in ("area", "11point"):
+        ref_aps, ref_map = ref_evaluate(dets, gts, ["a", "b"], 0.5, metric, True)
+        assert ref_aps == pytest.approx({"a": 1 / 3, "b": 0.0}, abs=1e-12) and ref_map == pytest.approx(1 / 6)
+
+
+def test_an_empty_box_ranked_first_costs_precision():
+    # The empty box inside the GT scores above the true detection: FP then TP, rec = [0, 1], prec = [0, 1/2]:
+    # AP 1/2 for both metrics (it would be 1 if empty boxes were dropped before matching).
+    dets, gts = one_class([GT_BOX], [[5, 1, 4, 10], GT_BOX], [0.9, 0.8])
+    for metric in ("area", "11point"):
+        assert ap_of(dets, gts, metric=metric) == pytest.approx(0.5, abs=1e-12)
+        assert ref_evaluate(dets, gts, ["x"], 0.5, metric, True)[0]["x"] == pytest.approx(0.5, abs=1e-12)
 
 
 @pytest.mark.parametrize("label", [0, 3, -1])

@@ -10,8 +10,9 @@ DEMO := output/demo
 install: $(STAMP)
 
 # (Re)install whenever pyproject.toml changes; torch and torchvision come pinned from it. detectron2's
-# Python package comes from PyPI's pb1-detectron2 sdist (see tools/fetch_detectron2.py and README).
-$(STAMP): pyproject.toml tools/fetch_detectron2.py
+# Python package comes from the pb1-detectron2 sdist, downloaded by pip (see detectron2_plugin/install.py,
+# which tools/fetch_detectron2.py runs, and README).
+$(STAMP): pyproject.toml tools/fetch_detectron2.py detectron2_plugin/install.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -e '.[dev]'
 	$(PY) tools/fetch_detectron2.py

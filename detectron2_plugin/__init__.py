@@ -17,8 +17,11 @@ detectron2_plugin.train`` or tools/train_detectron2.py, and likewise for export)
 
 detectron2 publishes no wheels: install it from its repository,
 ``pip install 'git+https://github.com/facebookresearch/detectron2.git'``.
-Without it this package still imports (so its programs can say so in one
-line), but its names raise ImportError saying how to install detectron2.
+For the tests, :mod:`detectron2_plugin.install` (tools/fetch_detectron2.py,
+run by make install) installs detectron2 0.6's Python code without building it.
+Without detectron2 this package still imports (so the installer can run, and
+the programs can say what is missing in one line), but its names raise
+ImportError saying how to install detectron2.
 """
 import warnings
 

@@ -1,13 +1,10 @@
-"""tools/check_dataset.py: counts and problems without training."""
+"""check_dataset (tools/check_dataset.py): counts and problems without training."""
 import json
-import runpy
-import sys
-from pathlib import Path
 
 import cv2
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+from detection.cli import check_dataset
 
 
 def test_counts_sizes_problems_and_pictures(tmp_path, monkeypatch, capsys):
@@ -26,9 +23,7 @@ def test_counts_sizes_problems_and_pictures(tmp_path, monkeypatch, capsys):
           "categories": [{"id": 1, "name": "cat"}, {"id": 2, "name": "dog"}]}
     (tmp_path / "gt.json").write_text(json.dumps(gt))
     (tmp_path / "d.yaml").write_text("format: coco\nannotations: gt.json\nimages: .\n")
-    monkeypatch.setattr(sys, "argv", ["check_dataset", str(tmp_path / "d.yaml"), "--check-images", "--vis", "2",
-                                      "--output", str(tmp_path / "vis")])
-    runpy.run_path(str(ROOT / "tools" / "check_dataset.py"), run_name="__main__")
+    check_dataset.main([str(tmp_path / "d.yaml"), "--check-images", "--vis", "2", "--output", str(tmp_path / "vis")])
     out = capsys.readouterr().out
     assert "d_train: 3 images, 2 classes" in out
     assert "cat  2" in out and "dog  2" in out and "ignored (difficult/crowd): 1" in out

@@ -1,9 +1,6 @@
 """Parameter and multiply-add counts: hand-computed cases, torchvision, the paper's Table 1, the tool."""
 import json
-import runpy
-import sys
 from functools import partial
-from pathlib import Path
 
 import pytest
 import torchvision
@@ -13,8 +10,7 @@ import backbones
 from backbones import registry
 from backbones.complexity import PAPER_GMACS, build_shapes_only, count_parameters, multiply_adds, stage_shapes
 from backbones.resnet import ResNet, ResNetSpec
-
-ROOT = Path(__file__).resolve().parents[1]
+from detection.cli import analyze_backbones
 
 
 def test_conv_and_linear_counts_match_the_formulas():
@@ -56,8 +52,7 @@ def test_torchvision_bottleneck_layout_costs_more():
 
 
 def _tool(*args, monkeypatch, capsys):
-    monkeypatch.setattr(sys, "argv", ["analyze_backbones.py", *args])
-    runpy.run_path(str(ROOT / "tools" / "analyze_backbones.py"), run_name="__main__")
+    analyze_backbones.main(list(args))
     return capsys.readouterr().out
 
 
@@ -83,9 +78,8 @@ def test_tool_table_covers_the_registry_and_names_without_a_paper_figure(monkeyp
 
 
 def test_unknown_name_is_a_one_line_error(monkeypatch, capsys):
-    monkeypatch.setattr(sys, "argv", ["analyze_backbones.py", "--names", "resnet5"])
     with pytest.raises(SystemExit) as exit_:
-        runpy.run_path(str(ROOT / "tools" / "analyze_backbones.py"), run_name="__main__")
+        analyze_backbones.main(["--names", "resnet5"])
     assert exit_.value.code == 2
     assert capsys.readouterr().err == ("error: unknown backbone 'resnet5'. Did you mean 'resnet50'? "
                                        f"Valid choices: {', '.join(backbones.names())}\n")

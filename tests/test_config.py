@@ -83,7 +83,7 @@ def test_command_line_overrides():
 
 
 def _is_pretraining_config(path):
-    """configs/pretrain/ and files inheriting from it hold tools/pretrain_cls.py settings."""
+    """configs/pretrain/ and files inheriting from it hold pretraining settings (tools/pretrain_cls.py)."""
     return path.parent.name == "pretrain" or "../pretrain/" in path.read_text()
 
 
@@ -92,7 +92,7 @@ def _is_pretraining_config(path):
                                         if p.parent.name != "detectron2"))
 def test_every_shipped_config_is_valid(name):
     if _is_pretraining_config(CONFIGS / name):
-        from backbones.pretrain_config import load_pretrain_config
+        from detection.run.pretrain import load_pretrain_config
         load_pretrain_config(CONFIGS / name)
         return
     cfg = load_config(CONFIGS / name)

@@ -5,7 +5,6 @@ with the linear scaling rule), resolves to the settings its comments cite, and b
 (random weights: ``pretrained`` is overridden to none, so nothing is downloaded; no forward passes).
 """
 import dataclasses
-import runpy
 from pathlib import Path
 
 import pytest
@@ -14,8 +13,10 @@ from torchvision.ops.misc import FrozenBatchNorm2d
 
 from detection.config import load_config
 from detection.data.catalog import names as dataset_names
+from detection.cli import train_det
 from detection.detector import build_detector
 from detection.engine.solver import scale_to_batch
+from detection.run import resolve_config
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER = ROOT / "configs" / "paper"
@@ -73,9 +74,10 @@ EXPECTED = {
 PAPER_NUMBERS = {"voc07": ("73.2", "76.4"), "voc12": ("70.4", "73.8"), "coco": ("41.5", "48.4", "21.2", "27.2")}
 
 
-@pytest.fixture(scope="module")
-def train_det():
-    return runpy.run_path(str(ROOT / "tools" / "train_det.py"), run_name="train_det")
+def _resolved(argv):
+    """The run settings ``train_det ARGV`` resolves."""
+    args = train_det.parse_args(argv)
+    return resolve_config(args.config, train_det.flags(args), args.overrides)
 
 
 def test_every_paper_file_has_expectations():
@@ -116,13 +118,13 @@ def test_c4_files_quote_the_papers_numbers_and_deviations(name):
     # detectron2's 3x on 8 images
     ("mask_rcnn_R50_FPN_3x.yaml", 8, 0.01, 540000, (420000, 500000)),
 ])
-def test_train_det_applies_the_linear_scaling_rule(train_det, name, ims, lr, max_iter, steps):
+def test_train_det_applies_the_linear_scaling_rule(name, ims, lr, max_iter, steps):
     path = str(PAPER / name)
-    same = train_det["resolve_config"](train_det["parse_args"](["--config", path]))
+    same = _resolved(["--config", path])
     assert (same.solver.ims_per_batch, same.model.pretrained) == (EXPECTED[name]["solver"]["ims_per_batch"],
                                                                   "torchvision")
     assert same.solver.max_iter == EXPECTED[name]["solver"]["max_iter"]
-    cfg = train_det["resolve_config"](train_det["parse_args"](["--config", path, f"solver.ims_per_batch={ims}"]))
+    cfg = _resolved(["--config", path, f"solver.ims_per_batch={ims}"])
     assert cfg.solver.base_lr == pytest.approx(lr)
     assert (cfg.solver.max_iter, tuple(cfg.solver.steps), cfg.solver.reference_batch_size) == (max_iter, steps, ims)
 

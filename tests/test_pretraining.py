@@ -1,7 +1,5 @@
 """Classification pretraining (object crops, ImageFolder with the paper's recipe), and loading its weights."""
 import json
-import runpy
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,16 +10,23 @@ from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
 import backbones
-from backbones.classification_data import (IMAGENET_PCA_EIGVAL, IMAGENET_PCA_EIGVEC, ImageFolderSet, PCALighting,
-                                           ScaleAugmentation, UnreadableImageError, eval_transform, pca_lighting,
-                                           train_transform)
 from backbones.errors import UserError
-from backbones.pretrain_config import CROPS_CONFIG, PAPER_CONFIG, PretrainConfig, load_pretrain_config, parse_overrides
-from backbones.pretraining import (accuracy, evaluate, predict_scores, run_paths, run_pretraining, save_backbone,
-                                   train_classifier)
+from detection.cli import pretrain_cls
+from detection.config import parse_overrides
 from detection.data.catalog import load_dataset
 from detection.data.dataset import DetectionDataset
 from detection.data.object_crops import ObjectCrops
+from detection.run.pretrain import CROPS_CONFIG, PAPER_CONFIG, PretrainRun, load_pretrain_config, pretrain
+from pretraining.config import PretrainConfig
+from pretraining.data import (IMAGENET_PCA_EIGVAL, IMAGENET_PCA_EIGVEC, ImageFolderSet, PCALighting,
+                              ScaleAugmentation, UnreadableImageError, eval_transform, pca_lighting, train_transform)
+from pretraining.run import run_paths
+from pretraining.trainer import accuracy, evaluate, predict_scores, save_backbone, train_classifier
+
+
+def run_pretraining(cfg, output, resume=False, overwrite=False, **options):
+    """A pretraining run of a loaded config, through the run layer."""
+    return pretrain(PretrainRun.from_config(cfg, output, resume, overwrite), **options)
 
 
 def _crops(split, **kw):
@@ -285,12 +290,11 @@ def test_resume_from_an_epoch_checkpoint_reaches_the_uninterrupted_weights(image
 def test_the_tool_trains_on_an_image_folder_and_writes_weights_the_registry_loads(image_folder, tmp_path,
                                                                                   monkeypatch, capsys):
     out = tmp_path / "r18.pth"
-    monkeypatch.setattr(sys, "argv", [
-        "pretrain_cls", "--config", str(PAPER_CONFIG), "--backbone", "resnet18", "--dataset", str(image_folder),
+    pretrain_cls.main([
+        "--config", str(PAPER_CONFIG), "--backbone", "resnet18", "--dataset", str(image_folder),
         "--epochs", "2", "--batch-size", "6", "--lr", "0.01", "--crop-size", "32", "--workers", "0",
         "--device", "cpu", "--output", str(out),
         "data.scale_min=36", "data.scale_max=48", "eval.resize=36", "eval.batch_size=9"])
-    runpy.run_path(str(ROOT / "tools" / "pretrain_cls.py"), run_name="__main__")
     printed = capsys.readouterr().out
     assert "epoch 2/2" in printed and "10-crop" in printed and "top-5" not in printed  # 3 classes: no top-5
     metrics = json.loads(run_paths(out)["metrics"].read_text())

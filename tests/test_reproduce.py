@@ -1,6 +1,6 @@
 """tools/reproduce.py: suites of experiments, what each needs, isolation of failures, the report."""
 import json
-import runpy
+import importlib
 import sys
 from pathlib import Path
 
@@ -12,6 +12,7 @@ from detection.evaluation.results_file import load_results
 from detection.evaluation.dataset_eval import coco_metrics, voc_metrics
 from detection.data.catalog import load_dataset
 from detection.data.dataset import DetectionDataset
+from detection.cli import reproduce
 from detection.reproduction import runner
 from detection.reproduction.experiments import Experiment, select, suite
 from detection.reproduction.report import _gain, results_table, write_report
@@ -22,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _reproduce(*args, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["reproduce", *map(str, args)])
-    runpy.run_path(str(ROOT / "tools" / "reproduce.py"), run_name="__main__")
+    reproduce.main([str(a) for a in args])
 
 
 def test_gains_match_the_papers_own_arithmetic():
@@ -114,18 +115,18 @@ def _tiny_experiments(tmp_path):
 
 
 def _in_process_tools(monkeypatch):
-    """Run the child tools in this process, so the small shapes fixture applies to them."""
+    """Run the child programs in this process, so the small shapes fixture applies to them."""
     commands = []
 
-    def run_tool(script, args, log=print):
-        commands.append([script] + [str(a) for a in args])
-        monkeypatch.setattr(sys, "argv", [script] + [str(a) for a in args])
+    def run_program(name, args, log=print):
+        commands.append([name] + [str(a) for a in args])
+        monkeypatch.setattr(sys, "argv", [name] + [str(a) for a in args])
         try:
-            runpy.run_path(str(ROOT / "tools" / script), run_name="__main__")
+            importlib.import_module(f"detection.cli.{name}").main([str(a) for a in args])
         except SystemExit as stop:
             if stop.code:
-                raise UserError(f"tools/{script} exited with status {stop.code}") from None
-    monkeypatch.setattr(runner, "run_tool", run_tool)
+                raise UserError(f"{name} exited with status {stop.code}") from None
+    monkeypatch.setattr(runner, "run_program", run_program)
     return commands
 
 
@@ -139,7 +140,7 @@ def test_a_suite_trains_evaluates_reports_and_survives_a_broken_experiment(small
     assert by_name["broken"].status == "failed" and "missing.yaml does not exist" in by_name["broken"].message
     assert by_name["r18_scratch"].status == by_name["r18_pretrained"].status == "measured"
     # the pretrained run got the pretraining tool's backbone
-    assert [c[0] for c in commands] == ["train_det.py", "pretrain_cls.py", "train_det.py"]
+    assert [c[0] for c in commands] == ["train_det", "pretrain_cls", "train_det"]
     assert f"model.pretrained={runs / 'pretrain' / 'resnet18.pth'}" in commands[-1]
     assert "model.pretrained" not in " ".join(commands[0])
     assert 0 <= by_name["r18_pretrained"].details["pretrain_top1"] <= 100
@@ -190,4 +191,4 @@ def test_ctrl_c_in_a_child_tool_stops_the_suite(small_shapes, tmp_path, monkeypa
     tiny = _tiny_experiments(tmp_path)[1:]
     with pytest.raises(KeyboardInterrupt, match="run the same command again to go on"):
         run_suite(tiny, tmp_path / "runs")
-    assert len(calls) == 1 and calls[0][1].endswith("train_det.py")  # the second experiment never started
+    assert len(calls) == 1 and calls[0][1:3] == ["-m", "detection.cli.train_det"]  # the second never started

@@ -1,6 +1,6 @@
 """The command-line tools end to end: train, evaluate (VOC and COCO), draw; user errors without tracebacks."""
+import importlib
 import json
-import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -10,13 +10,17 @@ import pytest
 import torch
 import yaml
 
+from detection.cli import train_det
+from detection.run import resolve_config
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _tool(name, *args, monkeypatch):
-    """Run tools/<name>.py in this process (so the small shapes fixture applies)."""
-    monkeypatch.setattr(sys, "argv", [name, *map(str, args)])
-    runpy.run_path(str(ROOT / "tools" / f"{name}.py"), run_name="__main__")
+    """Run the program detection.cli.<name> in this process (so the small shapes fixture applies)."""
+    argv = [str(a) for a in args]
+    monkeypatch.setattr(sys, "argv", [f"tools/{name}.py", *argv])  # what a stopped run prints to resume
+    importlib.import_module(f"detection.cli.{name}").main(argv)
 
 
 def _cli(*args, env_root):
@@ -117,8 +121,8 @@ def test_user_mistakes_get_one_line_errors(args, message, tmp_path):
     (["--dataset", "shapes_like.yaml"], "torchvision"),  # a user's data, not the built-in set
 ])
 def test_default_backbone_weights_depend_on_the_data(argv, pretrained):
-    tool = runpy.run_path(str(ROOT / "tools" / "train_det.py"), run_name="train_det")
-    assert tool["resolve_config"](tool["parse_args"](argv)).model.pretrained == pretrained
+    args = train_det.parse_args(argv)
+    assert resolve_config(args.config, train_det.flags(args), args.overrides).model.pretrained == pretrained
 
 
 def _train_on_voc_yaml(small_shapes, tmp_path, monkeypatch, splits):
@@ -187,10 +191,9 @@ def test_eval_coco_on_a_ground_truth_file_and_bad_results(small_shapes, tmp_path
 
 
 def test_overrides_after_the_flags_win():
-    tool = runpy.run_path(str(ROOT / "tools" / "train_det.py"), run_name="train_det")
-    args = tool["parse_args"](["--config", "configs/shapes_demo.yaml", "--max-iter", "7", "solver.base_lr=0.5",
-                               "model.anchor_sizes=[8, 16, 32, 64, 128]"])
-    cfg = tool["resolve_config"](args)
+    args = train_det.parse_args(["--config", "configs/shapes_demo.yaml", "--max-iter", "7", "solver.base_lr=0.5",
+                                 "model.anchor_sizes=[8, 16, 32, 64, 128]"])
+    cfg = resolve_config(args.config, train_det.flags(args), args.overrides)
     assert (cfg.solver.base_lr, cfg.solver.max_iter, cfg.model.anchor_sizes) == (0.5, 7, (8, 16, 32, 64, 128))
     assert cfg.solver.ims_per_batch == 4  # from the YAML
 

@@ -39,13 +39,17 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
+def flags(args) -> dict:
+    """The settings the flags give ({section: {key: value}}; None: not given)."""
+    return {"model": {"backbone": args.backbone, "neck": args.neck, "mask": args.mask, "pretrained": args.pretrained},
+            "data": {"train": args.dataset, "num_workers": args.num_workers},
+            "solver": {"max_iter": args.max_iter or None}, "runtime": {"device": args.device}}
+
+
 @command
 def main(argv=None):
     args = parse_args(argv)
-    flags = {"model": {"backbone": args.backbone, "neck": args.neck, "mask": args.mask, "pretrained": args.pretrained},
-             "data": {"train": args.dataset, "num_workers": args.num_workers},
-             "solver": {"max_iter": args.max_iter or None}, "runtime": {"device": args.device}}
-    run = resolve_run(args.config, flags, args.overrides, output=args.output, resume=args.resume,
+    run = resolve_run(args.config, flags(args), args.overrides, output=args.output, resume=args.resume,
                       overwrite=args.overwrite, log=print if distributed.is_main() else None)
     built = build_run(run)
     cfg = built.run.config

@@ -40,6 +40,13 @@ class PretrainRun:
     resume: bool = False
     overwrite: bool = False
 
+    @classmethod
+    def from_config(cls, cfg: PretrainConfig, output, resume=False, overwrite=False) -> "PretrainRun":
+        """The run of a loaded config: the device decided, the data's kind told from its name."""
+        cfg = dataclasses.replace(cfg, runtime=dataclasses.replace(cfg.runtime,
+                                                                   device=resolve_device(cfg.runtime.device)))
+        return cls(cfg, Path(output), is_detection_dataset(cfg.data.dataset), resume, overwrite)
+
 
 def load_pretrain_config(path=None, overrides: Optional[dict] = None) -> PretrainConfig:
     """Read ``path`` (YAML, with ``_base_`` inheritance) if given, then apply ``overrides`` ({section: {key: value}})."""
@@ -62,9 +69,7 @@ def resolve_pretrain_run(output, config=None, flags: Optional[dict] = None, over
         path = CROPS_CONFIG
         if log is not None:
             log(f"config: {path} (the object-crop recipe, the default for detection datasets)")
-    cfg = load_pretrain_config(path, changes)
-    cfg = dataclasses.replace(cfg, runtime=dataclasses.replace(cfg.runtime, device=resolve_device(cfg.runtime.device)))
-    return PretrainRun(cfg, Path(output), is_detection_dataset(cfg.data.dataset), resume, overwrite)
+    return PretrainRun.from_config(load_pretrain_config(path, changes), output, resume, overwrite)
 
 
 def pretrain(run: PretrainRun, progress=True, log=tqdm.write, on_epoch_end=None) -> dict:

@@ -111,7 +111,9 @@ def build(name: str, pretrained=None, norm: Optional[str] = None, freeze_at: int
         name: a name from :func:`names`.
         pretrained: see :func:`resolve_pretrained`.
         norm: ``frozen_bn``, ``bn`` or ``gn``; defaults to ``frozen_bn`` with
-            pretrained weights (fine-tuning) and ``bn`` without.
+            pretrained weights (fine-tuning) and ``bn`` without (a classifier's
+            large batches). Detectors decide their own, GroupNorm from scratch
+            for their small batches (``DetectorConfig.with_defaults``).
         freeze_at: freeze the first N stages (stem counts as stage 1).
         options: builder options, e.g. ``shortcut="A"`` or ``out_features``.
             Options the weights need (MSRA's ``stride_in_1x1=True``) are added.

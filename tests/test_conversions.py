@@ -106,7 +106,6 @@ def test_detectron2_names_of_other_models_are_refused():
 
 
 def test_against_detectron2_itself():
-    pytest.importorskip("detectron2")
     from detectron2.config import get_cfg
     from detectron2.layers import ShapeSpec
     from detectron2.modeling.backbone.resnet import build_resnet_backbone
@@ -182,7 +181,6 @@ def test_msra_weights_on_rgb_equal_the_caffe_model_on_bgr(tmp_path):
 
 
 def test_msra_weights_match_detectron2s_own_caffe2_loading(tmp_path):
-    pytest.importorskip("detectron2")
     from detectron2.checkpoint.c2_model_loading import align_and_update_state_dicts
     from detectron2.config import get_cfg
     from detectron2.layers import ShapeSpec

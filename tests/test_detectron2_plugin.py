@@ -1,4 +1,4 @@
-"""The detectron2 plugin against detectron2's real Python code (skipped when detectron2 is absent).
+"""The detectron2 plugin against detectron2's real Python code.
 
 In CI (and after ``make install``) detectron2 is not built from its repository:
 tools/fetch_detectron2.py unpacks detectron2 0.6's Python package (and its
@@ -19,11 +19,10 @@ import pickle
 import warnings
 from pathlib import Path
 
+import detectron2  # make install installs it (tools/fetch_detectron2.py): a missing detectron2 fails here
 import pytest
 import torch
 import yaml
-
-detectron2 = pytest.importorskip("detectron2")
 
 with warnings.catch_warnings():  # detectron2 0.6 uses torch.jit.script, deprecated in torch 2.x
     warnings.filterwarnings("ignore", message=".*torch.jit.script.* is deprecated", category=FutureWarning)
@@ -443,6 +442,7 @@ def test_train_tool_runs_detectron2s_trainer(tiny_coco, tmp_path):
 def test_placeholder_extension_explains_itself():
     from detectron2 import _C
     if not getattr(_C, "PLACEHOLDER", False):
-        pytest.skip("detectron2 is built from its repository (compiled _C)")
+        pytest.skip("checks the placeholder detectron2._C of tools/fetch_detectron2.py; this detectron2 is built "
+                    "from its repository (compiled _C)")
     with pytest.raises(AttributeError, match="placeholder"):
         _C.box_iou_rotated  # noqa: B018

@@ -24,7 +24,7 @@ from detection import build_detector
 from detection.convert_detectron2 import (COCO_CATEGORY_IDS, COCO_CLASSES, build_converted,
                                           convert_detectron2_detector, main)
 from detection.engine.checkpoint import load_detector
-from detection.evaluation.checkpoint_eval import default_test_dataset
+from detection.run.evaluate import default_test_dataset
 
 # detectron2 0.6's own: meshgrid without indexing=, logger.warn
 pytestmark = [pytest.mark.filterwarnings("ignore:torch.meshgrid:UserWarning"),

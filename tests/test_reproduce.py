@@ -1,4 +1,6 @@
 """tools/reproduce.py: suites of experiments, what each needs, isolation of failures, the report."""
+import contextlib
+import io
 import json
 import importlib
 import sys
@@ -8,8 +10,8 @@ import numpy as np
 import pytest
 
 from backbones.errors import UserError
-from detection.evaluation.results_file import load_results
-from detection.evaluation.dataset_eval import coco_metrics, voc_metrics
+from pycocotools.cocoeval import COCOeval
+from detection.evaluation.voc_reference import ref_evaluate
 from detection.data.catalog import load_dataset
 from detection.data.dataset import DetectionDataset
 from detection.cli import reproduce
@@ -131,6 +133,44 @@ def _in_process_tools(monkeypatch):
 
 
 @pytest.mark.slow
+def _voc_box(bbox):
+    """COCO [x, y, w, h] (continuous, 0-based) -> VOC 1-based pixel [x1, y1, x2, y2]."""
+    x, y, w, h = bbox
+    return [x + 1.0, y + 1.0, x + w, y + h]
+
+
+def _devkit_map50(coco_gt, predictions_json):
+    """VOC area mAP at IoU >= 0.5 (the runner's default) by the devkit's loop reference, inputs read from the
+    COCO ground truth and the results file themselves; crowd objects count as difficult."""
+    cat_ids = sorted(coco_gt.cats)
+    label = {c: k + 1 for k, c in enumerate(cat_ids)}
+    gts = {}
+    for image_id in sorted(coco_gt.imgs):
+        anns = coco_gt.imgToAnns[image_id]
+        gts[image_id] = {"boxes": np.array([_voc_box(a["bbox"]) for a in anns]).reshape(-1, 4),
+                         "labels": [label[a["category_id"]] for a in anns],
+                         "difficult": [bool(a.get("iscrowd", 0)) for a in anns]}
+    dets = {}
+    for r in json.loads(Path(predictions_json).read_text()):
+        d = dets.setdefault(r["image_id"], {"boxes": [], "scores": [], "labels": []})
+        d["boxes"].append(_voc_box(r["bbox"]))
+        d["scores"].append(r["score"])
+        d["labels"].append(label[r["category_id"]])
+    return ref_evaluate(dets, gts, [coco_gt.cats[c]["name"] for c in cat_ids], 0.5, "area", True)[1]
+
+
+def _cocoeval_box_ap(coco_gt, predictions_json):
+    """COCO box AP@[.5:.95] by pycocotools' COCOeval on the results file (0 for an empty file)."""
+    if not json.loads(Path(predictions_json).read_text()):
+        return 0.0
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco_eval = COCOeval(coco_gt, coco_gt.loadRes(str(predictions_json)), "bbox")
+        coco_eval.evaluate()
+        coco_eval.accumulate()
+        coco_eval.summarize()
+    return float(coco_eval.stats[0])
+
+
 def test_a_suite_trains_evaluates_reports_and_survives_a_broken_experiment(small_shapes, tmp_path, monkeypatch):
     commands = _in_process_tools(monkeypatch)
     tiny = _tiny_experiments(tmp_path)
@@ -145,15 +185,14 @@ def test_a_suite_trains_evaluates_reports_and_survives_a_broken_experiment(small
     assert "model.pretrained" not in " ".join(commands[0])
     assert 0 <= by_name["r18_pretrained"].details["pretrain_top1"] <= 100
 
-    # the recorded numbers are those of an independent evaluation of the saved predictions
-    dataset = DetectionDataset(load_dataset("shapes_val", "test"))
+    # the recorded numbers are those of an independent evaluation of the saved predictions: the VOC devkit's
+    # loop reference and pycocotools' COCOeval run directly, neither through the runner's evaluation code
+    coco_gt = DetectionDataset(load_dataset("shapes_val", "test")).data.coco
     for name in ("r18_scratch", "r18_pretrained"):
-        predictions = load_results(runs / name / "model_final.shapes_val.predictions.json", dataset)
+        predictions = runs / name / "model_final.shapes_val.predictions.json"
         recorded = json.loads((runs / name / "result.json").read_text())
-        assert recorded["metrics"]["voc_map50"] == pytest.approx(100 * voc_metrics(dataset, predictions)["mAP"],
-                                                                 abs=1e-3)
-        assert recorded["metrics"]["coco_ap"] == pytest.approx(
-            100 * coco_metrics(dataset, predictions)["bbox"]["AP"], abs=1e-3)
+        assert recorded["metrics"]["voc_map50"] == pytest.approx(100 * _devkit_map50(coco_gt, predictions), abs=1e-3)
+        assert recorded["metrics"]["coco_ap"] == pytest.approx(100 * _cocoeval_box_ap(coco_gt, predictions), abs=1e-3)
         assert np.isfinite(recorded["details"]["final_loss"]) and recorded["details"]["iterations"] == 4
 
     report = write_report("tiny", tiny, outcomes, runs, tmp_path / "report", "python tools/reproduce.py --suite tiny")

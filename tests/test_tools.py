@@ -97,6 +97,72 @@ def test_train_evaluate_and_draw(small_shapes, tmp_path, monkeypatch, capsys):
     assert yaml.safe_load((out / "config.yaml").read_text())["model"]["norm"] == "gn"  # from scratch
 
 
+def _coco_result(image_id, category_id, box, score):
+    x1, y1, x2, y2 = (float(v) for v in box)
+    return {"image_id": image_id, "category_id": category_id, "bbox": [x1, y1, x2 - x1, y2 - y1], "score": score}
+
+
+def test_evaluation_tools_give_known_ap_for_fixed_predictions(small_shapes, tmp_path, monkeypatch):
+    """eval_voc / eval_coco on hand-made results files whose AP is known without the code under test."""
+    from detection.data.catalog import load_dataset
+    from detection.data.dataset import DetectionDataset
+    dataset = DetectionDataset(load_dataset("shapes_val", "test"))
+    names = dataset.class_names
+    truth = [(rec.image_id, dataset.category_ids[label - 1], box)
+             for rec in dataset.records for box, label, ignore in zip(rec.boxes, rec.labels, rec.ignore)
+             if not ignore]
+    count = {name: sum(c == dataset.category_ids[k] for _, c, _ in truth) for k, name in enumerate(names)}
+    circle, square = dataset.category_ids[names.index("circle")], dataset.category_ids[names.index("square")]
+    assert count["circle"] == 3 and count["square"] == 4 and min(count.values()) > 0  # what the design needs
+    no_circle = next(rec.image_id for rec in dataset.records if circle not in
+                     [dataset.category_ids[label - 1] for label in rec.labels])
+
+    def evaluate(results, stem):
+        path = tmp_path / f"{stem}.json"
+        path.write_text(json.dumps(results))
+        _tool("eval_voc", "--predictions", path, "--dataset", "shapes_val", "--output-json",
+              tmp_path / f"{stem}.voc.json", monkeypatch=monkeypatch)
+        _tool("eval_coco", "--predictions", path, "--dataset", "shapes_val", "--output-json",
+              tmp_path / f"{stem}.coco.json", monkeypatch=monkeypatch)
+        return (json.loads((tmp_path / f"{stem}.voc.json").read_text()),
+                json.loads((tmp_path / f"{stem}.coco.json").read_text())["bbox"])
+
+    # 1. every ground-truth box as a detection of score 1: every AP is 1 (IoU 1 at every threshold)
+    voc, coco = evaluate([_coco_result(i, c, box, 1.0) for i, c, box in truth], "perfect")
+    assert voc["per_class"] == pytest.approx(dict.fromkeys(names, 1.0), abs=1e-6)
+    assert voc["mAP"] == pytest.approx(1.0, abs=1e-6)
+    assert coco["per_class"] == pytest.approx(dict.fromkeys(names, 1.0), abs=1e-6)
+    assert coco["AP"] == pytest.approx(1.0, abs=1e-6) and coco["AP50"] == pytest.approx(1.0, abs=1e-6)
+
+    # 2. designed: triangle, star, hexagon as above (AP 1).
+    # circle (3 objects): ranked TP 0.9, FP 0.8 (a box in an image without circles), TP 0.7, TP 0.6:
+    #   recall 1/3, 1/3, 2/3, 1 at precision 1, 1/2, 2/3, 3/4; the precision envelope is 1 up to recall 1/3,
+    #   then 3/4. VOC area AP = 1/3 * 1 + 2/3 * 3/4 = 5/6.
+    #   COCO (101 recall points 0, .01, ..., 1, the same at every IoU threshold since TPs have IoU 1 and the
+    #   FP IoU 0): points 0..0.33 (34) get 1, points 0.34..1 (67) get 3/4: (34 + 67 * 3/4) / 101 = 84.25 / 101.
+    # square (4 objects): only the first 2 detected (score 1): precision 1 up to recall 1/2, nothing beyond.
+    #   VOC area AP = 1/2; COCO: points 0..0.50 (51) get 1, the rest 0: 51 / 101.
+    results, circles, squares = [], [], []
+    for i, c, box in truth:
+        if c == circle:
+            circles.append((i, c, box))
+        elif c == square:
+            squares.append((i, c, box))
+        else:
+            results.append(_coco_result(i, c, box, 1.0))
+    results += [_coco_result(*circles[0], 0.9), _coco_result(no_circle, circle, [0, 0, 10, 10], 0.8),
+                _coco_result(*circles[1], 0.7), _coco_result(*circles[2], 0.6)]
+    results += [_coco_result(*squares[0], 1.0), _coco_result(*squares[1], 1.0)]
+    voc, coco = evaluate(results, "designed")
+    # tolerance 1e-6: circle's VOC 5/6 and COCO 84.25/101 differ by only 8e-4
+    voc_expected = {"circle": 5 / 6, "square": 1 / 2, "triangle": 1.0, "star": 1.0, "hexagon": 1.0}
+    assert voc["per_class"] == pytest.approx(voc_expected, abs=1e-6)
+    assert voc["mAP"] == pytest.approx((5 / 6 + 1 / 2 + 3) / 5, abs=1e-6)  # 0.8667
+    coco_expected = {"circle": 84.25 / 101, "square": 51 / 101, "triangle": 1.0, "star": 1.0, "hexagon": 1.0}
+    assert coco["per_class"] == pytest.approx(coco_expected, abs=1e-6)
+    assert coco["AP"] == pytest.approx((84.25 / 101 + 51 / 101 + 3) / 5, abs=1e-6)  # 0.8678
+
+
 @pytest.mark.parametrize("args, message", [
     (["tools/train_det.py", "--backbone", "resnet5", "--dataset", "shapes"],
      "error: unknown backbone 'resnet5'. Did you mean 'resnet50'? Valid choices: plain18, plain34, resnet101"),

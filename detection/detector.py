@@ -142,19 +142,15 @@ def build_detector(config: Optional[DetectorConfig] = None, load_pretrained: boo
 
 
 class DetectorTransform(GeneralizedRCNNTransform):
-    """torchvision's transform, which can be told that the data pipeline resized the training images.
+    """torchvision's transform, leaving alone the training images the data pipeline already resized.
 
     Multi-scale training resizes images together with their boxes and masks in
-    the data pipeline (``detection.data.transforms``); the trainer then sets
-    ``training_images_resized`` (from ``DetectionDataset.resizes_images``) so
-    they are not resized again. Evaluation always resizes here.
+    the data pipeline (``detection.data.transforms``), whose targets then carry
+    ``"resized": True``; resizing them again here would undo the drawn scale.
+    Images without that mark, and every image at evaluation, are resized here.
     """
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.training_images_resized = False
-
     def resize(self, image, target=None):
-        if self.training and self.training_images_resized:
+        if self.training and target is not None and target.get("resized", False):
             return image, target
         return super().resize(image, target)

@@ -1,5 +1,6 @@
 """The package installs for real: a non-editable `pip install .`, used from another folder."""
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,9 +18,13 @@ def _run(command, cwd, env):
 
 @pytest.mark.slow
 def test_a_non_editable_install_trains_and_evaluates_from_another_folder(small_shapes, tmp_path):
+    # a copy of the sources, so no build/ of an earlier build leaks into the wheel
+    source = tmp_path / "source"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "output", "datasets", "build", "*.egg-info", "__pycache__", ".pytest_cache"))
     site = tmp_path / "site"  # the project's wheel, installed alone; its dependencies come from this environment
     _run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--target", site,
-          ROOT], cwd=tmp_path, env=os.environ)
+          source], cwd=tmp_path, env=os.environ)
     work = tmp_path / "elsewhere"
     work.mkdir()
     env = {**os.environ, "PYTHONPATH": str(site), "DETECTION_DATASETS": str(small_shapes), "OMP_NUM_THREADS": "1"}

@@ -62,7 +62,7 @@ class DetectionDataset(torch.utils.data.Dataset):
 
     @property
     def resizes_images(self) -> bool:
-        """Whether the augmentation resizes images (then the detector must not resize them again in training)."""
+        """Whether the augmentation resizes images (its samples' targets then say ``"resized": True``)."""
         return resizes(self.augment)
 
     def __len__(self):
@@ -115,6 +115,8 @@ class DetectionDataset(torch.utils.data.Dataset):
                 target["masks"] = np.stack(out["masks"]) if len(out["masks"]) else target["masks"][:0]
         tensors = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in target.items()}
         tensors["image_id"] = image_id
+        if self.resizes_images:
+            tensors["resized"] = True  # the detector's transform must not resize it again (DetectorTransform)
         return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(255), tensors
 
 

@@ -3,8 +3,8 @@
 The pipeline resizes in the data-loading workers, on uint8 images with
 OpenCV, using the detector's own rule (shorter side to a size drawn from
 ``min_size``, longer side at most ``max_size``), so the model's transform
-does not resize such batches again during training (the trainer tells it:
-``DetectionDataset.resizes_images``, ``detection.detector.DetectorTransform``).
+does not resize them again during training: their targets say ``"resized": True``
+(``DetectionDataset``), which ``detection.detector.DetectorTransform`` reads.
 At evaluation the model resizes and maps predictions back to original pixels.
 Boxes go through albumentations' normalised coordinates: exact up to float32
 rounding (~1e-5 px).

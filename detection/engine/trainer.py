@@ -24,6 +24,7 @@ from backbones.errors import UserError
 from ..config import RuntimeConfig
 from ..data.dataset import collate
 from ..data.sampler import TrainingBatches
+from ..detector import DetectorTransform
 from . import distributed
 from .checkpoint import read_checkpoint, save_checkpoint
 from .checkpointer import Checkpointer, periodic_name
@@ -169,8 +170,13 @@ def train(model, dataset, solver, output_dir, runtime=None, num_workers=0, train
     torch.backends.cudnn.benchmark = runtime.cudnn_benchmark
     if runtime.channels_last:
         model.to(memory_format=torch.channels_last)
-    # who resizes the training images: the data pipeline (multi-scale, with boxes and masks) or the model
-    model.transform.training_images_resized = getattr(dataset, "resizes_images", False)
+    # samples the data pipeline resized say so, and the detector's transform leaves them be; a model
+    # with another transform would resize them again
+    if getattr(dataset, "resizes_images", False) and not isinstance(getattr(model, "transform", None),
+                                                                     DetectorTransform):
+        raise UserError("the training data pipeline resizes images, and this model's transform would resize them "
+                        "again; build the model with detection.build_detector (its transform knows) or give "
+                        "the dataset an augmentation without resizing")
     model.train()
     run = _Run(model, dataset, solver, output_dir, runtime, train_config,
                eval_dataset if solver.eval_period else None, resume_command)

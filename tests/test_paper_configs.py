@@ -1,6 +1,6 @@
 """configs/paper/: the ResNet paper's detection experiments (He et al. 2015, Appendix A) and FPN 3x counterparts.
 
-Every file loads through the project's loader (``load_config``, and train_det's ``resolve_config``
+Every file loads through the project's loader (``load_config``, and the run layer's ``resolve_config``
 with the linear scaling rule), resolves to the settings its comments cite, and builds a detector
 (random weights: ``pretrained`` is overridden to none, so nothing is downloaded; no forward passes).
 """

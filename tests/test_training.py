@@ -13,6 +13,7 @@ from detection.data.dataset import DetectionDataset
 from detection.data.transforms import train_augmentation
 from detection.detector import build_detector
 from detection.engine.checkpoint import read_checkpoint
+from detection.engine.precision import Precision
 from detection.engine.trainer import NonFiniteLossError, train
 
 TINY = dict(backbone="resnet18", neck="fpn", num_classes=5, pretrained="none", min_size=96, max_size=96,
@@ -152,16 +153,82 @@ def test_out_of_memory_names_the_settings_to_lower(shapes_train, tmp_path, monke
         train(model, shapes_train, _solver(), tmp_path, progress=False)
 
 
-def test_bf16_autocast_and_channels_last_on_cpu(shapes_train, tmp_path):
-    model = _model()
-    result = train(model, shapes_train, _solver(max_iter=2), tmp_path, progress=False,
-                   runtime=RuntimeConfig(amp="bf16", channels_last=True))
+# bf16 against fp32. Every anchor and proposal takes part in the losses (no random subsets), so the two runs
+# differ by arithmetic only, not by which RoIs a sampler drew after a rounding moved a proposal's score.
+ALL_SAMPLES = dict(rpn_batch_size_per_image=100_000, box_batch_size_per_image=100_000)
+BF16_EPS = 2.0 ** -8  # bf16 keeps 8 significant bits: a rounding is off by at most 2^-8 = 0.39% (relative)
+
+
+def _flat(state):
+    return torch.cat([v.double().flatten() for k, v in sorted(state.items()) if v.is_floating_point()])
+
+
+def _two_iterations(dataset, path, runtime=None, **solver):
+    """2 iterations from _model()'s weights, every sample used: (logged rows, weight update, result, model)."""
+    model = _model(**ALL_SAMPLES)
+    start = _flat(model.state_dict())
+    result = train(model, dataset, _solver(max_iter=2, **solver), path, progress=False, runtime=runtime)
+    rows = [json.loads(line) for line in (path / "metrics.jsonl").read_text().splitlines()]
+    return rows, _flat(_weights(result.checkpoint)) - start, result, model
+
+
+def _disagreement(run, reference) -> dict:
+    """What bf16 may change, measured against an fp32 run; each must stay within BF16_TOLERANCE."""
+    (rows, update), (ref_rows, ref_update) = run, reference
+    first, ref_first = rows[0], ref_rows[0]  # iteration 1: the same weights, only the forward's arithmetic differs
+    found = {k: abs(first[k] / ref_first[k] - 1) for k in ("loss_objectness", "loss_rpn_box_reg", "loss_classifier")}
+    found["update"] = float((update - ref_update).norm() / ref_update.norm())
+    found["update_norm"] = abs(float(update.norm() / ref_update.norm()) - 1)
+    return found
+
+
+# Measured (2 iterations, bf16 + channels_last against fp32, this CPU): iteration-1 losses objectness 2e-5,
+# rpn_box_reg < 1e-5, classifier 1.4e-3 relative, all within one bf16 rounding (these losses average over
+# hundreds to thousands of terms, each off by about BF16_EPS): allowed 2 * BF16_EPS. The 2-iteration update
+# differs by 7.8% of its norm (6.4% with the box arithmetic kept in fp32, see the xfail below): gradients are
+# sums with cancellation, so their relative error is many roundings; allowed 15%. Its length differs by 0.7%
+# (element errors average out over 1.3M weights): allowed 3%, so a 5% larger learning rate (update 5% longer)
+# is caught, as is another data order (solver seed: update differs by 40%).
+BF16_TOLERANCE = {"loss_objectness": 2 * BF16_EPS, "loss_rpn_box_reg": 2 * BF16_EPS,
+                  "loss_classifier": 2 * BF16_EPS, "update": 0.15, "update_norm": 0.03}
+
+
+def _beyond_tolerance(found):
+    return {k: round(v, 6) for k, v in found.items() if v > BF16_TOLERANCE[k]}
+
+
+@pytest.mark.slow
+def test_bf16_and_channels_last_train_like_fp32(shapes_train, tmp_path):
+    fp32 = _two_iterations(shapes_train, tmp_path / "fp32")
+    *bf16, result, model = _two_iterations(shapes_train, tmp_path / "bf16",
+                                           runtime=RuntimeConfig(amp="bf16", channels_last=True))
     assert result.iteration == 2
     weights = _weights(result.checkpoint)
     assert all(torch.isfinite(v).all() for v in weights.values() if v.is_floating_point())
     assert all(v.dtype != torch.bfloat16 for v in weights.values())  # master weights stay fp32
     convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size != (1, 1)]
     assert convs and all(c.weight.is_contiguous(memory_format=torch.channels_last) for c in convs)
+
+    reference = fp32[:2]
+    assert _beyond_tolerance(_disagreement(bf16, reference)) == {}
+    # the tolerance can fail: fp32 with a 5% larger learning rate is outside it
+    other_lr = _two_iterations(shapes_train, tmp_path / "lr", base_lr=0.0105)[:2]
+    assert set(_beyond_tolerance(_disagreement(other_lr, reference))) == {"update_norm"}
+
+
+@pytest.mark.xfail(strict=True, reason="bf16 box arithmetic: torchvision's AnchorGenerator and BoxCoder work in "
+                   "the autocast dtype, so under bf16 anchors, proposals and regression targets are rounded to 8 "
+                   "significant bits: 0.5 px steps at 64-128 px, 4-8 px at COCO's 800-1333 px")
+def test_bf16_training_keeps_box_coordinates_in_fp32(small_shapes):
+    dataset = DetectionDataset(load_dataset("shapes_train"))
+    images, targets = map(list, zip(*(dataset[i] for i in range(2))))
+    model = _model().train()
+    seen = {}
+    model.rpn.anchor_generator.register_forward_hook(lambda m, args, out: seen.update(anchors=out[0].dtype))
+    model.roi_heads.register_forward_pre_hook(lambda m, args: seen.update(proposals=args[1][0].dtype))
+    with torch.no_grad(), Precision("bf16", "cpu").autocast():
+        model(images, targets)
+    assert seen == {"anchors": torch.float32, "proposals": torch.float32}
 
 
 def test_fp16_needs_cuda(shapes_train, tmp_path):

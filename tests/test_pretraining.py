@@ -33,17 +33,68 @@ def _crops(split, **kw):
     return ObjectCrops(DetectionDataset(load_dataset(f"shapes_{split}")), **kw)
 
 
-def test_one_sample_per_object_centred_on_its_box(small_shapes):
+def test_one_sample_per_object(small_shapes):
     crops = _crops("train", size=64, context=0.0)
     source = crops.source
     assert len(crops) == sum(len(source.annotations(i)["boxes"]) for i in source.image_ids)
     image, label = crops[0]
-    image_id, (x1, y1, x2, y2), first_label = crops.items[0]
-    assert image.shape == (3, 64, 64) and label == first_label - 1
-    # with no context the crop's centre pixel is the box centre pixel of the image
-    full = source.read_image(image_id)
-    centre = full[int((y1 + y2) / 2), int((x1 + x2) / 2)] / 255
-    assert np.allclose(image[:, 32, 32].numpy(), centre, atol=0.1)
+    assert image.shape == (3, 64, 64) and label == crops.items[0][2] - 1
+
+
+class _OneImage:
+    """A detection source (what ObjectCrops reads) of one image and its boxes."""
+    class_names, image_ids = ["thing"], [7]
+
+    def __init__(self, image, boxes):
+        self.image, self.boxes = image, np.array(boxes, dtype=np.float32)
+
+    def annotations(self, image_id):
+        return {"boxes": self.boxes, "labels": np.ones(len(self.boxes), dtype=np.int64)}
+
+    def read_image(self, image_id):
+        return self.image
+
+
+def _context_square_resized(image, box, context, size):
+    """Independent reference: the square of side max(w, h) * (1 + 2 context) centred on the box (continuous
+    coordinates: pixel i spans [i, i + 1]), cut from the image with its edges replicated past the border and
+    resized by cv2.resize. The cut keeps a margin of m pixels (m * size / side whole) so that near the edges
+    cv2.resize interpolates from the image, not from a replicated edge of the cut; the margin is then dropped."""
+    import math
+
+    import cv2
+    x1, y1, x2, y2 = box
+    side = max(x2 - x1, y2 - y1) * (1 + 2 * context)
+    x0, y0 = (x1 + x2 - side) / 2, (y1 + y2 - side) / 2
+    assert side == int(side) and x0 == int(x0) and y0 == int(y0)  # cut in whole pixels
+    side, x0, y0 = int(side), int(x0), int(y0)
+    m = side // math.gcd(side, size)
+    k = m * size // side  # the margin after resizing
+    pad = side + m
+    padded = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+    cut = padded[pad + y0 - m:pad + y0 + side + m, pad + x0 - m:pad + x0 + side + m]
+    resized = cv2.resize(cut, (size + 2 * k, size + 2 * k), interpolation=cv2.INTER_LINEAR)
+    return resized[k:k + size, k:k + size]
+
+
+@pytest.mark.xfail(strict=True, reason="object_crops' affine warp treats pixel centres as the boxes' continuous "
+                   "coordinates: every crop is shifted by (1 - side / size) / 2 source pixels (-0.25 px for a 96 px "
+                   "square into 64, about -1.2 px for the largest shapes objects), 25 to 110 grey levels off here; "
+                   "with the offset size / 2 - 0.5 - scale * (centre - 0.5) it matches to 1 grey level")
+def test_a_crop_is_the_context_square_of_its_box_resized():
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (200, 210, 3), dtype=np.uint8)  # noise: any misplaced sample shows
+    boxes = [[40, 50, 104, 98],    # square of side 96 at (24, 26): shrunk to 64 (scale 2/3)
+             [120, 130, 136, 146],  # side 24: enlarged (scale 8/3)
+             [0, 150, 48, 198]]     # side 72 at (-12, 138): past the left and bottom edges (replicated)
+    crops = ObjectCrops(_OneImage(image, boxes), size=64)
+    assert len(crops) == 3 and crops.context == 0.25  # the default margin of context, on every side
+    for k, box in enumerate(boxes):
+        crop, label = crops[k]
+        assert crop.shape == (3, 64, 64) and label == 0
+        expected = _context_square_resized(image, box, crops.context, 64)
+        # both interpolate bilinearly in fixed point (sample positions here are whole 1/16 px): 1 grey level
+        np.testing.assert_allclose(crop.permute(1, 2, 0).numpy() * 255, expected, rtol=0, atol=1.0001, err_msg=box)
 
 
 def test_training_lowers_the_loss_and_weights_load_into_the_registry(small_shapes, tmp_path):

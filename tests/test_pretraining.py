@@ -77,10 +77,6 @@ def _context_square_resized(image, box, context, size):
     return resized[k:k + size, k:k + size]
 
 
-@pytest.mark.xfail(strict=True, reason="object_crops' affine warp treats pixel centres as the boxes' continuous "
-                   "coordinates: every crop is shifted by (1 - side / size) / 2 source pixels (-0.25 px for a 96 px "
-                   "square into 64, about -1.2 px for the largest shapes objects), 25 to 110 grey levels off here; "
-                   "with the offset size / 2 - 0.5 - scale * (centre - 0.5) it matches to 1 grey level")
 def test_a_crop_is_the_context_square_of_its_box_resized():
     rng = np.random.default_rng(0)
     image = rng.integers(0, 256, (200, 210, 3), dtype=np.uint8)  # noise: any misplaced sample shows

@@ -38,8 +38,10 @@ class ObjectCrops(torch.utils.data.Dataset):
             side *= self._rng.uniform(0.85, 1.25)
             cx, cy = cx + self._rng.uniform(-0.1, 0.1) * side, cy + self._rng.uniform(-0.1, 0.1) * side
         scale = self.size / side
-        # one affine warp crops, pads with the border and resizes
-        warp = np.array([[scale, 0, self.size / 2 - scale * cx], [0, scale, self.size / 2 - scale * cy]])
+        # one affine warp crops, pads with the border and resizes; pixel i's centre is at i + 0.5 in box
+        # coordinates (as cv2.resize samples), so centres map as (x - 0.5) * scale + 0.5
+        warp = np.array([[scale, 0, self.size / 2 - 0.5 - scale * (cx - 0.5)],
+                         [0, scale, self.size / 2 - 0.5 - scale * (cy - 0.5)]])
         crop = cv2.warpAffine(self._image(image_id), warp, (self.size, self.size), flags=cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_REPLICATE)
         if self.augment and self._rng.random() < 0.5:

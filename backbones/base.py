@@ -11,7 +11,6 @@ described by name -> modules rather than by wrapping layers in new containers.
 """
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Optional
 
 from torch import nn
 

@@ -1,9 +1,12 @@
 """Errors for user mistakes (unknown names, bad options, missing files).
 
-Command-line tools catch :class:`UserError` and print its message without a
-traceback, so every message must name the bad input and say how to fix it.
+Command-line programs (:func:`command`) catch :class:`UserError` and print its
+message without a traceback, so every message must name the bad input and say
+how to fix it.
 """
 import difflib
+import functools
+import sys
 
 
 class UserError(Exception):
@@ -28,3 +31,19 @@ def check_choice(kind, value, choices):
     if value not in choices:
         raise UnknownNameError(kind, value, choices)
     return value
+
+
+def command(main):
+    """Wrap a program's ``main(argv=None)``: a :class:`UserError` prints ``error: ...`` and exits with
+    status 2, never a traceback; Ctrl-C prints ``interrupted`` and exits with 130."""
+    @functools.wraps(main)
+    def wrapped(argv=None):
+        try:
+            return main(argv)
+        except UserError as err:
+            print(f"error: {err}", file=sys.stderr)
+            sys.exit(2)
+        except KeyboardInterrupt as err:
+            print(f"interrupted: {err}" if str(err) else "interrupted", file=sys.stderr)
+            sys.exit(130)
+    return wrapped

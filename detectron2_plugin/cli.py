@@ -6,10 +6,10 @@ Each program module has ``main(argv=None)``; ``tools/<name>_detectron2.py`` and
 import without detectron2 and say how to install it when it is missing.
 """
 import functools
-import sys
 import warnings
 
 from backbones.errors import UserError
+from backbones.errors import command as plain_command
 
 MISSING_DETECTRON2 = ("detectron2_plugin needs detectron2, which publishes no wheels: install it from its "
                       "repository, pip install 'git+https://github.com/facebookresearch/detectron2.git' "
@@ -17,19 +17,14 @@ MISSING_DETECTRON2 = ("detectron2_plugin needs detectron2, which publishes no wh
 
 
 def command(main):
-    """Wrap ``main(argv=None)`` so user errors print one line and exit with status 2."""
+    """``backbones.errors.command`` (user errors print one line, exit 2), quiet about a deprecation of detectron2's."""
+    program = plain_command(main)
+
     @functools.wraps(main)
     def wrapped(argv=None):
         # detectron2 0.6 scripts a few functions with torch.jit.script, which torch 2.x deprecates: not ours to act on
         warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.* is deprecated", category=FutureWarning)
-        try:
-            return main(argv)
-        except UserError as err:
-            print(f"error: {err}", file=sys.stderr)
-            sys.exit(2)
-        except KeyboardInterrupt as err:
-            print(f"interrupted: {err}" if str(err) else "interrupted", file=sys.stderr)
-            sys.exit(130)
+        return program(argv)
     return wrapped
 
 

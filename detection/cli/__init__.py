@@ -5,25 +5,9 @@ detection.cli.<name>`` and the console scripts of ``pyproject.toml`` run it.
 A :class:`UserError` prints ``error: ...`` and exits with status 2, never a
 traceback; Ctrl-C exits with 130.
 """
-import functools
-import sys
+from backbones.errors import command
 
-from backbones.errors import UserError
-
-
-def command(main):
-    """Wrap ``main(argv=None)`` so user errors print one line and exit with status 2."""
-    @functools.wraps(main)
-    def wrapped(argv=None):
-        try:
-            return main(argv)
-        except UserError as err:
-            print(f"error: {err}", file=sys.stderr)
-            sys.exit(2)
-        except KeyboardInterrupt as err:
-            print(f"interrupted: {err}" if str(err) else "interrupted", file=sys.stderr)
-            sys.exit(130)
-    return wrapped
+__all__ = ["add_source_arguments", "command"]
 
 
 def add_source_arguments(parser):

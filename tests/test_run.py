@@ -68,6 +68,12 @@ def test_build_run_records_what_the_weights_decide_and_trains(small_shapes, tmp_
     assert yaml.safe_load((tmp_path / "run" / "config.yaml").read_text()) == built.run.to_dict()
 
 
+def test_a_run_without_an_output_folder_cannot_train(small_shapes):
+    built = build_run(resolve_run("configs/shapes_demo.yaml", overrides=TINY + ["solver.max_iter=1"]))
+    with pytest.raises(UserError, match=r"no output folder .* resolve_run\(\.\.\., output=FOLDER\)"):
+        built.train(progress=False)
+
+
 def test_pipeline_resized_training_images_are_not_resized_again():
     model = build_detector(backbone="resnet18", num_classes=2, min_size=64, max_size=64, fpn_channels=16).train()
     image = torch.rand(3, 96, 128)

@@ -7,6 +7,8 @@ from typing import Optional
 
 import torch
 
+from backbones.errors import UserError
+
 from ..data.dataset import DetectionDataset
 from ..detector import build_detector
 from ..engine import distributed
@@ -29,6 +31,9 @@ class BuiltRun:
     def train(self, progress=True, resume_command=None) -> TrainResult:
         """Train in ``run.output`` (writes config.yaml first; continues the run when ``run.resume``)."""
         run, output = self.run, self.run.output
+        if output is None:
+            raise UserError("this run has no output folder for its checkpoints: resolve it with "
+                            "resolve_run(..., output=FOLDER)")
         if distributed.is_main():
             output.mkdir(parents=True, exist_ok=True)
             if run.overwrite:

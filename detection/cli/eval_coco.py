@@ -16,10 +16,10 @@ from detection.cli import add_source_arguments, command
 from detection.data.coco_format import load_coco
 from detection.data.dataset import DetectionDataset
 from detection.evaluation.results_file import load_results, output_path, write_json
-from detection.run.evaluate import get_predictions
 from detection.evaluation.coco import BACKENDS
 from detection.evaluation.dataset_eval import coco_metrics
 from detection.evaluation.plots import plot_precision_recall
+from detection.run.evaluate import get_predictions
 
 SHOWN = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 

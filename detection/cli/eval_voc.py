@@ -19,10 +19,10 @@ from detection.cli import add_source_arguments, command
 from detection.data.dataset import DetectionDataset
 from detection.data.voc_format import load_voc
 from detection.evaluation.results_file import output_path, write_json
-from detection.run.evaluate import get_predictions
 from detection.evaluation.dataset_eval import voc_metrics
 from detection.evaluation.plots import plot_precision_recall
 from detection.evaluation.voc_results import read_voc_results, write_voc_results
+from detection.run.evaluate import get_predictions
 
 
 def parse_args(argv=None):

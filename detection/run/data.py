@@ -12,12 +12,12 @@ from ..engine import distributed
 
 def training_data(name):
     """The training split ``name`` as loaded records; resolving and building a run share one load."""
-    return _load(name, "train", str(data_root()))
+    return _load_training(name, str(data_root()))
 
 
 @lru_cache(maxsize=4)
-def _load(name, role, root):  # root: $DETECTION_DATASETS is part of the key
-    return load_dataset(name, role)
+def _load_training(name, root):  # root: $DETECTION_DATASETS is part of the key
+    return load_dataset(name, "train")
 
 
 def report_problems(data):

@@ -31,7 +31,7 @@ def checkpoint_and_dataset(checkpoint, dataset_name=None, device=None):
     model, payload = load_detector(checkpoint)
     model.to(resolve_device(device))
     dataset = evaluation_dataset(dataset_name or default_test_dataset(payload), payload["class_names"],
-                                 f"{checkpoint}")
+                                 str(checkpoint))
     return model, dataset
 
 

@@ -7,7 +7,6 @@ crops); :func:`run_pretraining` builds the backbone, trains it with
 weights, the resumable checkpoint and the metrics JSON.
 """
 import json
-import os
 from pathlib import Path
 from typing import NamedTuple
 
@@ -15,6 +14,7 @@ import torch
 from tqdm import tqdm
 
 import backbones
+from backbones.atomic_files import write_text
 from backbones.errors import UserError
 
 from .config import PretrainConfig
@@ -47,11 +47,12 @@ def folder_sets(cfg: PretrainConfig, root) -> PretrainSets:
 
 
 def run_paths(output) -> dict:
-    """The files of a run writing the backbone to ``output``: the checkpoint and the metrics JSON beside it."""
+    """The files of a run writing the backbone to ``output``: the checkpoint, the metrics JSON and the lock
+    held while it runs, beside it."""
     output = Path(output)
     stem = output.name[:-len(".pth")] if output.name.endswith(".pth") else output.name
     return {"output": output, "checkpoint": output.with_name(stem + ".checkpoint.pth"),
-            "metrics": output.with_name(stem + ".metrics.json")}
+            "metrics": output.with_name(stem + ".metrics.json"), "lock": output.with_name(stem + ".lock")}
 
 
 def _pct(x):
@@ -99,10 +100,7 @@ def run_pretraining(cfg: PretrainConfig, sets: PretrainSets, output, device="cpu
 
     def write_metrics(final=None):
         body = dict(report, **({"final": final} if final else {}))
-        tmp = paths["metrics"].with_name(paths["metrics"].name + ".tmp")
-        paths["metrics"].parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps(body, indent=1) + "\n")
-        os.replace(tmp, paths["metrics"])
+        write_text(paths["metrics"], json.dumps(body, indent=1) + "\n")
 
     def epoch_done(records):
         report["epochs"] = list(records)

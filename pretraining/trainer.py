@@ -13,12 +13,12 @@ The result is a state dict with torchvision parameter names, which
 there when the class count differs).
 """
 import math
-import os
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
+from backbones.atomic_files import save_torch
 from backbones.errors import UserError, check_choice
 from backbones.pretrained import IMAGENET_MEAN, IMAGENET_STD
 
@@ -45,15 +45,6 @@ def _lr_factor(schedule, total, warmup, iters_per_epoch, gamma, steps):
     if schedule == "cosine":  # linear warmup, then cosine decay over all iterations
         return lambda it: warm(it) or 0.5 * (1 + math.cos(math.pi * it / total))
     return lambda it: (warm(it) or 1.0) * gamma ** sum(it >= s * iters_per_epoch for s in steps)
-
-
-def _atomic_save(obj, path):
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-    return path
 
 
 def read_pretrain_checkpoint(path) -> dict:
@@ -175,7 +166,7 @@ def fit_classifier(model, train_set, epochs=4, batch_size=64, base_lr=0.1, weigh
                     scheduler.step(1.0 - record["top1"])
             records.append(record)
             if checkpoint is not None:
-                _atomic_save({
+                save_torch({
                     "format": CHECKPOINT_FORMAT, "epoch": epoch + 1, "epochs": epochs, "records": records,
                     "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
@@ -248,4 +239,4 @@ def accuracy(model, dataset, batch_size=128) -> float:
 
 def save_backbone(model, path) -> Path:
     """Write the state dict atomically (torchvision names, CPU tensors; loads with weights_only=True)."""
-    return _atomic_save({k: v.detach().cpu() for k, v in model.state_dict().items()}, path)
+    return save_torch({k: v.detach().cpu() for k, v in model.state_dict().items()}, path)

@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 
 from detection.cli import command
+from detection.engine.run_folder import check_writable_folder
+from detection.engine.run_lock import LOCK_FILE, RunLock
 from detection.reproduction.experiments import PREAMBLES, SUITES, select, suite
 from detection.reproduction.report import write_report
 from detection.reproduction.requirements import needs
@@ -49,11 +51,14 @@ def main(argv=None):
                 print(f"    {need.line()}")
         return
     started = time.perf_counter()
-    outcomes = run_suite(experiments, runs, eval_only=args.eval_only, retrain=args.retrain, device=args.device,
-                         suite_name=args.suite)
-    command = " ".join(shlex.quote(a) for a in ["python", "tools/reproduce.py"] + (argv or sys.argv[1:]))
-    report = write_report(args.suite, experiments, outcomes, runs, Path(args.report or f"reproduction/{args.suite}"),
-                          command, PREAMBLES.get(args.suite, ""), time.perf_counter() - started)
+    check_writable_folder(runs, "--runs")
+    with RunLock(runs / LOCK_FILE, f"the suite folder {runs}", "--runs"):  # one suite at a time in a folder
+        outcomes = run_suite(experiments, runs, eval_only=args.eval_only, retrain=args.retrain, device=args.device,
+                             suite_name=args.suite)
+        command = " ".join(shlex.quote(a) for a in ["python", "tools/reproduce.py"] + (argv or sys.argv[1:]))
+        report = write_report(args.suite, experiments, outcomes, runs,
+                              Path(args.report or f"reproduction/{args.suite}"), command,
+                              PREAMBLES.get(args.suite, ""), time.perf_counter() - started)
     print(f"wrote {report}")
 
 

@@ -2,15 +2,16 @@
 
 A checkpoint is a dict saved with ``torch.save`` holding only tensors and
 plain Python values, so it loads with ``weights_only=True``; it is written to
-a temporary file and renamed, so a crash never leaves a half-written file.
+a temporary file and renamed, so a crash or a full disk never leaves a
+half-written file and never loses the previous one.
 Checkpoints written during training also hold ``training_state`` (optimizer,
 LR schedule, grad scaler, RNG states, best metric): what ``--resume`` needs.
 """
-import os
 from pathlib import Path
 
 import torch
 
+from backbones.atomic_files import save_torch
 from backbones.errors import UserError
 
 from ..detector import DetectorConfig, build_detector
@@ -19,8 +20,6 @@ FORMAT = "resnet-detection-transfer/detector-checkpoint/v1"
 
 
 def save_checkpoint(path, model, class_names, category_ids, iteration, train_config=None, training_state=None):
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "format": FORMAT,
         "model": model.state_dict(),
@@ -32,10 +31,7 @@ def save_checkpoint(path, model, class_names, category_ids, iteration, train_con
     }
     if training_state is not None:
         payload["training_state"] = training_state
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
-    return path
+    return save_torch(payload, path)
 
 
 def read_checkpoint(path) -> dict:

@@ -3,11 +3,13 @@
 Like detectron2, the folder holds a ``last_checkpoint`` file naming the newest
 checkpoint, which ``--resume`` continues from.
 """
-import os
 import re
 from pathlib import Path
 
+from backbones.atomic_files import write_text
 from backbones.errors import UserError
+
+from .run_folder import record
 
 LAST = "last_checkpoint"
 PERIODIC = re.compile(r"model_\d{7}\.pth")
@@ -22,13 +24,14 @@ class Checkpointer:
         self.output_dir, self.keep_last = Path(output_dir), keep_last
 
     def save(self, name, write) -> Path:
-        """``write(path)`` the checkpoint ``name``, point ``last_checkpoint`` at it, drop old periodic ones."""
-        path = self.output_dir / name
+        """``write(path)`` the checkpoint ``name``, point ``last_checkpoint`` at it, drop old periodic ones.
+
+        When the write fails, ``last_checkpoint`` still names the previous checkpoint, which is kept.
+        """
+        path = record(self.output_dir / name)
         write(path)
         if name != "model_best.pth":  # the best is a copy of the past, not where to resume from
-            tmp = self.output_dir / (LAST + ".tmp")
-            tmp.write_text(name + "\n")
-            os.replace(tmp, self.output_dir / LAST)
+            write_text(record(self.output_dir / LAST), name + "\n")
         if PERIODIC.fullmatch(name) and self.keep_last > 0:
             for old in sorted(p for p in self.output_dir.glob("model_*.pth") if PERIODIC.fullmatch(p.name))[
                     :-self.keep_last]:

@@ -4,7 +4,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from backbones.atomic_files import write_atomically  # noqa: E402
+
 from .metrics_log import read_metrics  # noqa: E402
+from .run_folder import record  # noqa: E402
 
 
 def _series(records, key):
@@ -35,6 +38,7 @@ def plot_training_curves(metrics_path, png_path):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(png_path, dpi=100)
-    plt.close(fig)
-    return png_path
+    try:
+        return write_atomically(record(png_path), lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
+    finally:
+        plt.close(fig)

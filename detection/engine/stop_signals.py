@@ -37,5 +37,11 @@ class StopRequest:
 
 
 def ignore_in_loader_worker(worker_id):
-    """DataLoader workers leave Ctrl-C to the training process, which stops them after saving."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    """DataLoader workers leave Ctrl-C and SIGTERM to the training process, which stops them after saving.
+
+    Slurm, Kubernetes and systemd signal the whole process group: a worker that died of that SIGTERM
+    would take the training process down with it before it could save. The workers still end when the
+    loader is shut down or the training process dies (PyTorch's workers watch their parent).
+    """
+    for s in StopRequest.SIGNALS:
+        signal.signal(s, signal.SIG_IGN)

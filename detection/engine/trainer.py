@@ -154,19 +154,21 @@ class _Run:
 
 
 def train(model, dataset, solver, output_dir, runtime=None, num_workers=0, train_config=None, eval_dataset=None,
-          resume=False, progress=True, resume_command=None) -> TrainResult:
+          resume=False, progress=True, resume_command=None, on_start=None) -> TrainResult:
     """Train ``model`` (already on its device) on ``dataset``.
 
     ``resume``: continue from the run folder's last checkpoint (from the start
     when it has none yet). ``eval_dataset`` is evaluated every
     ``solver.eval_period`` iterations and at the end. ``resume_command`` is
-    printed when a signal stops the run.
+    printed when a signal stops the run. ``on_start()`` is called once
+    everything is checked (a resumed checkpoint restored), before this
+    function writes anything: the caller's own writes go there, so a refused
+    run leaves the folder as it was.
     """
     runtime = runtime or RuntimeConfig()
     if len(dataset) < solver.ims_per_batch:
         raise UserError(f"the training set has {len(dataset)} images, fewer than one batch "
                         f"(solver.ims_per_batch={solver.ims_per_batch})")
-    Path(output_dir).mkdir(parents=True, exist_ok=True)
     torch.backends.cudnn.benchmark = runtime.cudnn_benchmark
     if runtime.channels_last:
         model.to(memory_format=torch.channels_last)
@@ -187,6 +189,9 @@ def train(model, dataset, solver, output_dir, runtime=None, num_workers=0, train
     if start >= solver.max_iter:
         raise UserError(f"{last} is at iteration {start}, the run ends at solver.max_iter={solver.max_iter}; "
                         f"raise it to train further (e.g. solver.max_iter={2 * solver.max_iter})")
+    if on_start is not None:
+        on_start()
+    Path(output_dir).mkdir(parents=True, exist_ok=True)
     if last and distributed.is_main():
         print(f"resuming from {last} at iteration {start}")
     log = MetricsLog(output_dir, start, enabled=distributed.is_main())
@@ -206,7 +211,16 @@ def train(model, dataset, solver, output_dir, runtime=None, num_workers=0, train
     finally:  # also after a failure: the log so far and its curves are kept
         log.close()
         if log.enabled:
-            plot_training_curves(log.path, Path(output_dir) / CURVES_FILE)
+            _plot_curves(log.path, Path(output_dir) / CURVES_FILE)
+
+
+def _plot_curves(metrics, png):
+    """The curves are a view of metrics.jsonl: failing to draw them (a full disk) must not hide what
+    stopped the run, nor fail a run whose checkpoints are written."""
+    try:
+        plot_training_curves(metrics, png)
+    except (UserError, OSError, ValueError) as err:
+        print(f"warning: training curves not drawn: {err}", file=sys.stderr)
 
 
 def _loop(run, start, log, num_workers, progress):

@@ -2,6 +2,7 @@
 import dataclasses
 import shlex
 import sys
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Optional
 
@@ -12,7 +13,8 @@ from backbones.errors import UserError
 from ..data.dataset import DetectionDataset
 from ..detector import build_detector
 from ..engine import distributed
-from ..engine.run_folder import remove_previous_run, write_config
+from ..engine.run_folder import files_read_from, remove_previous_run, write_config
+from ..engine.run_lock import LOCK_FILE, RunLock
 from ..engine.trainer import TrainResult, train
 from .data import evaluation_dataset, training_dataset
 from .resolve import Run
@@ -29,21 +31,27 @@ class BuiltRun:
     device: str
 
     def train(self, progress=True, resume_command=None) -> TrainResult:
-        """Train in ``run.output`` (writes config.yaml first; continues the run when ``run.resume``)."""
+        """Train in ``run.output``, holding its lock; continues the run when ``run.resume``.
+
+        Everything is checked first (the folder, the lock, a resumed checkpoint against the model); only
+        then are the previous run's files removed (``run.overwrite``) and config.yaml written.
+        """
         run, output = self.run, self.run.output
         if output is None:
             raise UserError("this run has no output folder for its checkpoints: resolve it with "
                             "resolve_run(..., output=FOLDER)")
-        if distributed.is_main():
-            output.mkdir(parents=True, exist_ok=True)
-            if run.overwrite:
-                remove_previous_run(output)
-            write_config(output, run.to_dict())
-        distributed.barrier()  # the folder is ready before any rank writes
-        return train(self.model.to(self.device), self.dataset, run.config.solver, output, runtime=run.config.runtime,
-                     num_workers=run.config.data.num_workers, train_config=run.to_dict(),
-                     eval_dataset=self.eval_dataset, resume=run.resume, progress=progress,
-                     resume_command=resume_command or resume_command_line())
+        with RunLock(output / LOCK_FILE, f"the run folder {output}") if distributed.is_main() else nullcontext():
+            def start_writing():
+                if distributed.is_main():
+                    if run.overwrite:
+                        remove_previous_run(output, keep=files_read_from(output, run.to_dict()))
+                    write_config(output, run.to_dict())
+                distributed.barrier()  # the folder is ready before any rank writes
+            return train(self.model.to(self.device), self.dataset, run.config.solver, output,
+                         runtime=run.config.runtime, num_workers=run.config.data.num_workers,
+                         train_config=run.to_dict(), eval_dataset=self.eval_dataset, resume=run.resume,
+                         progress=progress, resume_command=resume_command or resume_command_line(),
+                         on_start=start_writing)
 
 
 def build_run(run: Run) -> BuiltRun:

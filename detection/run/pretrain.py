@@ -17,13 +17,15 @@ from tqdm import tqdm
 from backbones.errors import UserError
 from pretraining.config import SECTIONS, PretrainConfig, validate
 from pretraining.data import Lighting
-from pretraining.run import PretrainSets, folder_sets, run_pretraining
+from pretraining.run import PretrainSets, folder_sets, run_paths, run_pretraining
 
 from ..config import build_sections, read_sections
 from ..data.catalog import data_root, evaluation_split, is_dataset_file, load_dataset, names
 from ..data.dataset import DetectionDataset
 from ..data.object_crops import ObjectCrops
 from ..engine.device import resolve_device
+from ..engine.run_folder import check_writable_folder
+from ..engine.run_lock import RunLock
 from .configs import find_config, shipped_config
 from .resolve import config_overrides
 
@@ -73,11 +75,22 @@ def resolve_pretrain_run(output, config=None, flags: Optional[dict] = None, over
 
 
 def pretrain(run: PretrainRun, progress=True, log=tqdm.write, on_epoch_end=None) -> dict:
-    """Build the run's data and train; returns the metrics JSON's content (see ``pretraining.run``)."""
-    sets = crop_sets(run.config) if run.object_crops else folder_sets(run.config, image_folder_root(
-        run.config.data.dataset))
-    return run_pretraining(run.config, sets, run.output, device=run.config.runtime.device, resume=run.resume,
-                           overwrite=run.overwrite, progress=progress, log=log, on_epoch_end=on_epoch_end)
+    """Build the run's data and train, holding the run's lock; returns the metrics JSON's content (see
+    ``pretraining.run``)."""
+    check_output_file(run.output)
+    with RunLock(run_paths(run.output)["lock"], f"the pretraining run writing {run.output}"):
+        sets = crop_sets(run.config) if run.object_crops else folder_sets(run.config, image_folder_root(
+            run.config.data.dataset))
+        return run_pretraining(run.config, sets, run.output, device=run.config.runtime.device, resume=run.resume,
+                               overwrite=run.overwrite, progress=progress, log=log, on_epoch_end=on_epoch_end)
+
+
+def check_output_file(output: Path):
+    """``--output`` names the weights file: not a folder, and somewhere this process can write."""
+    if output.is_dir():
+        raise UserError(f"--output {output} is a folder; name the weights file to write, e.g. "
+                        f"{output / 'backbone.pth'}")
+    check_writable_folder(output.parent, "--output")
 
 
 def image_folder_root(name) -> Path:

@@ -351,3 +351,12 @@ def test_bad_metric_raises():
     dets, gts = bad_input_case()
     with pytest.raises(ValueError, match="metric"):
         evaluate_voc(dets, gts, ["a", "b"], metric="voc2012")
+
+
+@pytest.mark.parametrize("threshold", [0.0, -0.5, 1.5, float("nan")])
+def test_iou_threshold_outside_zero_one_raises(threshold):
+    # 0 or less matched every detection to any ground truth of its image; above 1 (or NaN) matched nothing
+    dets, gts = bad_input_case()
+    with pytest.raises(ValueError, match=r"iou_threshold must be in \(0, 1\]"):
+        evaluate_voc(dets, gts, ["a", "b"], iou_threshold=threshold)
+    assert evaluate_voc(dets, gts, ["a", "b"], iou_threshold=1.0)["iou_threshold"] == 1.0

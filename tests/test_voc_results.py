@@ -41,16 +41,77 @@ def test_round_trip_and_same_ap(tmp_path):
         evaluate_voc(in_memory, truth, CLASSES)["mAP"], abs=1e-12)
 
 
-def test_missing_class_file_means_no_detections(tmp_path):
+def test_missing_class_file_means_no_detections_and_is_warned_about(tmp_path, capsys):
     write_voc_results(tmp_path, _predictions(), CLASSES, "val")
     results_path(tmp_path, "val", "dog").unlink()
     back = read_voc_results(tmp_path, "val", CLASSES, ["000001", "000002", "000003"])
     assert all((p["labels"] == 1).all() for p in back.values())
+    assert capsys.readouterr().err == (f"warning: {tmp_path} has no comp4_det_val_dog.txt: class dog is evaluated "
+                                       f"as having no detections\n")
+
+
+def test_a_folder_without_any_results_file_of_the_split_is_an_error_listing_it(tmp_path):
+    # was: every class "without a file", mAP 0.00 and exit 0
+    for k in range(7):
+        (tmp_path / f"comp3_det_test_class{k}.txt").write_text("000001 0.9 1 1 10 10\n")
+    with pytest.raises(UserError) as raised:
+        read_voc_results(tmp_path, "test", CLASSES, ["000001"])
+    assert str(raised.value) == (
+        f"{tmp_path} holds no devkit results files comp4_det_test_<class>.txt (one per class, e.g. "
+        f"comp4_det_test_cat.txt); it holds 7 files: comp3_det_test_class0.txt, comp3_det_test_class1.txt, "
+        f"comp3_det_test_class2.txt, comp3_det_test_class3.txt, comp3_det_test_class4.txt, ...")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(UserError, match=r"holds no devkit results files comp4_det_test_<class>.txt .*; it is empty"):
+        read_voc_results(empty, "test", CLASSES, ["000001"])
+
+
+def test_results_files_of_another_split_name_it(tmp_path):
+    write_voc_results(tmp_path, _predictions(), CLASSES, "val")
+    with pytest.raises(UserError, match=r"it holds 2 files: comp4_det_val_cat.txt, comp4_det_val_dog.txt "
+                                        r"\(files of split 'val'\? pass --split val\)"):
+        read_voc_results(tmp_path, "test", CLASSES, ["000001", "000002", "000003"])
+
+
+def test_a_file_of_a_class_the_dataset_lacks_is_warned_about_and_skipped(tmp_path, capsys):
+    preds = _predictions()
+    write_voc_results(tmp_path, preds, CLASSES, "test")
+    (tmp_path / "comp4_det_test_person.txt").write_text("000001 0.9 1 1 10 10\n")
+    (tmp_path / "comp4_det_test_cat_2.txt").write_text("")  # a class named cat_2: also not ours
+    back = read_voc_results(tmp_path, "test", CLASSES, list(preds))
+    assert sum(len(p["scores"]) for p in back.values()) == sum(len(p["scores"]) for p in preds.values())
+    assert capsys.readouterr().err.splitlines() == [
+        f"warning: {tmp_path / 'comp4_det_test_cat_2.txt'}: cat_2 is not one of the classes (cat, dog); "
+        f"its detections are not evaluated",
+        f"warning: {tmp_path / 'comp4_det_test_person.txt'}: person is not one of the classes (cat, dog); "
+        f"its detections are not evaluated"]
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_image_id(tmp_path):
+    # was: image '\ufeff000002' is not in the dataset
+    path = results_path(tmp_path, "test", "cat")
+    path.write_text("\ufeff000002 0.9 1 1 10 10\r\n000001 0.5 2 2 12 12\r\n", encoding="utf-8")
+    back = read_voc_results(tmp_path, "test", ["cat"], ["000001", "000002"])
+    assert back["000002"]["scores"].tolist() == [0.9] and back["000001"]["scores"].tolist() == [0.5]
+    assert back["000002"]["boxes"].tolist() == [[0.0, 0.0, 10.0, 10.0]]
+
+
+def test_a_file_that_is_not_utf8_is_named(tmp_path):
+    # was: UnicodeDecodeError traceback
+    results_path(tmp_path, "test", "cat").write_text("000001 0.9 1 1 10 10\n", encoding="utf-16")
+    with pytest.raises(UserError, match=r"comp4_det_test_cat.txt is not UTF-8 text \(it looks like UTF-16, as "
+                                        r"PowerShell's '>' writes\); save it as UTF-8"):
+        read_voc_results(tmp_path, "test", ["cat"], ["000001"])
+    results_path(tmp_path, "test", "cat").write_bytes(b"000001 0.9 1 1 10 10 \xe9\n")
+    with pytest.raises(UserError, match=r"comp4_det_test_cat.txt is not UTF-8 text \(invalid continuation byte "
+                                        r"at byte 21\); save it as UTF-8"):
+        read_voc_results(tmp_path, "test", ["cat"], ["000001"])
 
 
 @pytest.mark.parametrize("line, message", [
     ("000001 0.5 1 1 10\n", r"comp4_det_test_cat.txt:2: expected 'image_id score x1 y1 x2 y2'"),
-    ("999999 0.5 1 1 10 10\n", r"comp4_det_test_cat.txt:2: image '999999' is not in the dataset"),
+    ("999999 0.5 1 1 10 10\n", r"comp4_det_test_cat.txt:2: image '999999' is not in split test "
+                               r"\(2 images, such as '000001', '000002'\)"),
     ("000001 high 1 1 10 10\n", r"comp4_det_test_cat.txt:2: score and box must be numbers"),
     ("000001 0.5 nan 1 10 10\n", r"comp4_det_test_cat.txt:2: NaN or infinite value"),
     ("000001 0.5 20 1 10 10\n", r"comp4_det_test_cat.txt:2: inverted box"),

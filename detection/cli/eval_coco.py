@@ -15,9 +15,9 @@ from backbones.errors import UserError
 from detection.cli import add_source_arguments, command
 from detection.data.coco_format import load_coco
 from detection.data.dataset import DetectionDataset
-from detection.evaluation.results_file import load_results, output_path, write_json
-from detection.evaluation.coco import BACKENDS
-from detection.evaluation.dataset_eval import coco_metrics
+from detection.evaluation.results_file import json_numbers, load_results, output_path, percent, warn, write_json
+from detection.evaluation.coco import BACKENDS, defined_stats
+from detection.evaluation.dataset_eval import coco_metrics, has_ground_truth_masks
 from detection.evaluation.plots import plot_precision_recall
 from detection.run.evaluate import get_predictions
 
@@ -34,7 +34,25 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-@command
+def choose_iou_types(requested, predictions, dataset) -> tuple:
+    """bbox, and segm where both sides have masks. Masks on the results alone (a Mask R-CNN scored on VOC or
+    on box-only COCO JSON) are evaluated as boxes with a warning; asking for segm then is an error."""
+    with_masks = any("rles" in p for p in predictions.values())
+    if requested in ("segm", "both"):
+        if not with_masks:
+            raise UserError(f"--iou-type {requested} needs mask predictions (a 'segmentation' in every result)")
+        if not has_ground_truth_masks(dataset):
+            raise UserError(f"--iou-type {requested} needs ground-truth masks, and {dataset.name} has none (an "
+                            f"object without 'segmentation'); use --iou-type bbox")
+        return {"segm": ("segm",), "both": ("bbox", "segm")}[requested]
+    if requested is None and with_masks:
+        if has_ground_truth_masks(dataset):
+            return ("bbox", "segm")
+        warn(f"the results carry masks but {dataset.name} has no ground-truth masks (an object without "
+             f"'segmentation'); evaluating boxes only")
+    return ("bbox",)
+
+
 @command
 def main(argv=None):
     args = parse_args(argv)
@@ -46,24 +64,21 @@ def main(argv=None):
         predictions, source = load_results(args.predictions, dataset), Path(args.predictions)
     else:
         dataset, predictions, source = get_predictions(args.checkpoint, args.predictions, args.dataset, args.device)
-    with_masks = any("rles" in p for p in predictions.values())
-    iou_types = {"bbox": ("bbox",), "segm": ("segm",), "both": ("bbox", "segm")}.get(
-        args.iou_type, ("bbox", "segm") if with_masks else ("bbox",))
-    if "segm" in iou_types and not with_masks:
-        raise UserError(f"--iou-type {args.iou_type} needs mask predictions (a 'segmentation' in every result)")
+    iou_types = choose_iou_types(args.iou_type, predictions, dataset)
     results = coco_metrics(dataset, predictions, iou_types, backend=args.backend)
+    shown = {t: defined_stats(s) for t, s in results.items()}  # n/a and null, not -1, where a range has no objects
     print(f"COCO evaluation on {len(dataset)} images of {dataset.name} ({args.backend})")
     print(f"  {'':<5}" + "".join(f"{k:>8}" for k in SHOWN))
-    for iou_type, stats in results.items():
-        print(f"  {iou_type:<5}" + "".join(f"{100 * stats[k]:8.2f}" for k in SHOWN))
+    for iou_type, stats in shown.items():
+        print(f"  {iou_type:<5}" + "".join(percent(stats[k]) for k in SHOWN))
     width = max(len(n) for n in dataset.class_names)
     print(f"  per-class AP@[.5:.95]  {'':<{max(0, width - 20)}}" + "".join(f"{t:>8}" for t in results))
     for name in dataset.class_names:
-        print(f"  {name:<{max(width, 21)}}" + "".join(f"{100 * s['per_class'][name]:8.2f}" for s in results.values()))
-    out = write_json(args.output_json or output_path(source, dataset.name, "eval_coco.json"),
+        print(f"  {name:<{max(width, 21)}}" + "".join(percent(s["per_class"][name]) for s in shown.values()))
+    out = write_json(args.output_json or output_path(source, dataset.name, "eval_coco.json"), json_numbers(
                      {"source": str(source), "dataset": dataset.name, "images": len(dataset),
                       **{t: {k: v for k, v in s.items() if k not in ("summary_text", "precision_recall")}
-                         for t, s in results.items()}})
+                         for t, s in shown.items()}}))
     print(f"wrote {out}")
     for iou_type, stats in results.items():
         png = plot_precision_recall(stats["precision_recall"], stats["per_class"],

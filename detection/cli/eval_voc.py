@@ -11,14 +11,13 @@ checkpoint, it also saves the predictions as a COCO results JSON and as
 devkit results files, beside the checkpoint.
 """
 import argparse
-import math
 from pathlib import Path
 
 from backbones.errors import UserError
 from detection.cli import add_source_arguments, command
 from detection.data.dataset import DetectionDataset
 from detection.data.voc_format import load_voc
-from detection.evaluation.results_file import output_path, write_json
+from detection.evaluation.results_file import json_numbers, output_path, percent, write_json
 from detection.evaluation.dataset_eval import voc_metrics
 from detection.evaluation.plots import plot_precision_recall
 from detection.evaluation.voc_results import read_voc_results, write_voc_results
@@ -53,10 +52,21 @@ def devkit_predictions(args):
         Path(args.predictions)
 
 
-@command
+def check_iou_threshold(value, exclusive):
+    """A match threshold in (0, 1]: at 0 or below every detection matches any ground truth of its image, above 1
+    (or NaN) none does, and either way the mAP printed looks like a result."""
+    if not 0 < value <= 1:
+        raise UserError(f"--iou-threshold {value:g} is outside (0, 1]: it is the IoU a detection needs to match a "
+                        f"ground-truth box, e.g. 0.5 (VOC) or 0.7")
+    if exclusive and value == 1:
+        raise UserError("--iou-threshold 1 with --exclusive-threshold matches nothing (IoU > 1 never holds); "
+                        "give a threshold below 1, or drop --exclusive-threshold to match identical boxes")
+
+
 @command
 def main(argv=None):
     args = parse_args(argv)
+    check_iou_threshold(args.iou_threshold, args.exclusive_threshold)
     if args.voc_root:
         dataset, predictions, source = devkit_predictions(args)
     elif args.predictions and Path(args.predictions).is_dir():
@@ -74,17 +84,17 @@ def main(argv=None):
     print(f"VOC {args.metric} AP, match at IoU {side} {args.iou_threshold:g}, on {len(dataset)} images of "
           f"{dataset.name}")
     width = max(len(n) for n in result["per_class"])
-    for name, ap in result["per_class"].items():
-        print(f"  {name:<{width}}  {'n/a' if math.isnan(ap) else f'{100 * ap:6.2f}'}")
-    print(f"  {'mAP':<{width}}  {100 * result['mAP']:6.2f}")
+    for name, ap in result["per_class"].items():  # n/a: a class without ground truth has no AP
+        print(f"  {name:<{width}}  {percent(ap, 6)}")
+    print(f"  {'mAP':<{width}}  {percent(result['mAP'], 6)}")
     coco_style = result["voc_style_coco_ap"]
-    print(f"  VOC-style AP over IoU .5:.95 (as detectron2 reports; not COCO's AP): {100 * coco_style['AP']:.2f} "
-          f"(AP50 {100 * coco_style['AP50']:.2f}, AP75 {100 * coco_style['AP75']:.2f})")
-    out = write_json(args.output_json or output_path(source, dataset.name, "eval_voc.json"),
+    print(f"  VOC-style AP over IoU .5:.95 (as detectron2 reports; not COCO's AP): {percent(coco_style['AP'], 0)} "
+          f"(AP50 {percent(coco_style['AP50'], 0)}, AP75 {percent(coco_style['AP75'], 0)})")
+    out = write_json(args.output_json or output_path(source, dataset.name, "eval_voc.json"), json_numbers(
                      {"metric": result["metric"], "iou_threshold": result["iou_threshold"], "source": str(source),
                       "dataset": dataset.name, "images": len(dataset), "match": f"IoU {side} {args.iou_threshold:g}",
                       "per_class": result["per_class"], "mAP": result["mAP"],
-                      "voc_style_ap_50_95": coco_style})
+                      "voc_style_ap_50_95": coco_style}))
     print(f"wrote {out}")
     png = plot_precision_recall(result["precision_recall"], result["per_class"],
                                 Path(out).with_suffix(".pr.png") if args.output_json

@@ -22,7 +22,7 @@ from pycocotools.cocoeval import COCOeval
 
 from backbones.errors import UserError, check_choice
 
-__all__ = ["STAT_NAMES", "to_coco_results", "evaluate_coco"]
+__all__ = ["STAT_NAMES", "to_coco_results", "evaluate_coco", "defined_stats"]
 
 #: Names of ``COCOeval.stats`` entries, in order.
 STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
@@ -243,6 +243,13 @@ def evaluate_coco(coco_gt: COCO, results: list, iou_type: str = "bbox", backend:
     stats["precision_recall"] = _precision_recall(coco_gt, coco_eval)
     stats["summary_text"] = summary.getvalue()
     return stats
+
+
+def defined_stats(stats: Mapping) -> dict:
+    """An :func:`evaluate_coco` result with COCO's ``-1`` (undefined: no ground truth in that size range) as
+    ``None``, for what people and programs read: a table would print it as -100.00 AP, a JSON reader
+    would average it in."""
+    return {k: (None if k in STAT_NAMES and v < 0 else v) for k, v in stats.items()}
 
 
 def _precision_recall(coco_gt, coco_eval) -> dict:

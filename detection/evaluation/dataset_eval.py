@@ -8,6 +8,7 @@ ids and compared with pycocotools (VOC data gets a COCO ground truth built
 from its records).
 """
 import numpy as np
+from backbones.errors import UserError
 
 from ..data.coco_format import to_coco_ground_truth
 from .coco import evaluate_coco, to_coco_results
@@ -19,8 +20,16 @@ def voc_ground_truth(dataset) -> dict:
                            "difficult": rec.ignore} for rec in dataset.records}
 
 
+def require_classes(dataset):
+    """Ground truth without a single class (an empty categories list) leaves nothing to evaluate; every
+    table and mean would be empty."""
+    if not dataset.class_names:
+        raise UserError(f"{dataset.name} has no classes (an empty categories list): nothing to evaluate")
+
+
 def voc_metrics(dataset, predictions, metric="area", iou_threshold=0.5, inclusive_threshold=True) -> dict:
     """evaluate_voc's result plus ``"voc_style_coco_ap"``: AP/AP50/AP75 over IoU .5:.95 (detectron2's)."""
+    require_classes(dataset)
     detections = {i: {"boxes": to_voc_boxes(p["boxes"]), "scores": p["scores"], "labels": p["labels"]}
                   for i, p in predictions.items()}
     truth = voc_ground_truth(dataset)
@@ -31,8 +40,19 @@ def voc_metrics(dataset, predictions, metric="area", iou_threshold=0.5, inclusiv
     return result
 
 
+def has_ground_truth_masks(dataset) -> bool:
+    """Whether mask AP can be computed: ground truth from COCO JSON whose every object has a segmentation.
+    VOC folders and box-only COCO JSON have none, and pycocotools fails on them (KeyError 'segmentation')."""
+    coco = dataset.data.coco
+    return coco is not None and all("segmentation" in a for a in coco.dataset.get("annotations", []))
+
+
 def coco_metrics(dataset, predictions, iou_types=("bbox",), backend="pycocotools") -> dict:
     """iou_type -> the 12 COCO numbers by name, per-class AP and precision-recall curves."""
+    require_classes(dataset)
+    if "segm" in iou_types and not has_ground_truth_masks(dataset):
+        raise UserError(f"mask AP needs ground-truth masks, and {dataset.name} has none (an object without "
+                        f"'segmentation'); evaluate boxes only")
     coco_gt, coco_id = to_coco_ground_truth(dataset.data)
     results = to_coco_results({coco_id[i]: p for i, p in predictions.items()}, dataset.category_ids,
                                iou_types=iou_types)

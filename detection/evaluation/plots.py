@@ -18,7 +18,8 @@ def plot_precision_recall(curves, aps, path, title):
             ax.plot(recall, precision, label=f"{name} ({100 * aps[name]:.1f})", linewidth=1.2)
     ax.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02), title=title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower left", ncol=2 if len(curves) > 10 else 1)
+    if ax.get_legend_handles_labels()[1]:  # nothing detected: an empty legend only makes matplotlib warn
+        ax.legend(fontsize=7, loc="lower left", ncol=2 if len(curves) > 10 else 1)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

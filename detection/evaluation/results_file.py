@@ -5,12 +5,19 @@ Predictions computed from a checkpoint are saved as a COCO results JSON
 masks), so evaluation and drawing can be rerun without the model.
 """
 import json
+import math
+import sys
 from pathlib import Path
 
 import numpy as np
 from backbones.errors import UserError
 
 from .coco import to_coco_results
+
+
+def warn(message):
+    """One line on stderr: the program goes on, but the user should know (their input is not what it seems)."""
+    print(f"warning: {message}", file=sys.stderr)
 
 
 def save_results(path, dataset, predictions) -> Path:
@@ -21,31 +28,123 @@ def save_results(path, dataset, predictions) -> Path:
 
 
 def load_results(path, dataset) -> dict:
-    """Read a COCO results JSON back into per-image predictions for ``dataset``."""
+    """Read a COCO results JSON back into per-image predictions for ``dataset``.
+
+    Every entry is checked against the dataset (ids, box, score; masks as
+    compressed RLE of their image's size) and a problem is named by entry, so
+    nothing fails later inside pycocotools. Masks are kept only when every
+    entry carries one: pycocotools cannot score a partial set, so the others
+    are evaluated as boxes, with a warning that counts them.
+    """
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"predictions file {path} does not exist")
-    try:
-        results = json.loads(path.read_text())
-    except ValueError as err:
-        raise UserError(f"{path} is not valid JSON: {err}") from None
-    if not isinstance(results, list):
-        raise UserError(f"{path} must hold a COCO results list ([{{image_id, category_id, bbox, score}}, ...])")
+    results = _read_results(path)
     label_of = {c: i + 1 for i, c in enumerate(dataset.category_ids)}
     per_image = {i: [] for i in dataset.image_ids}
     for n, r in enumerate(results):
-        if not isinstance(r, dict) or not {"image_id", "category_id", "bbox", "score"} <= set(r):
-            raise UserError(f"{path}: entry {n} lacks image_id, category_id, bbox or score")
-        if not _finite_box_and_score(r["bbox"], r["score"]):
-            raise UserError(f"{path}: entry {n} has a bad box or score (need finite x, y, w >= 0, h >= 0): "
-                            f"bbox {r['bbox']}, score {r['score']}")
-        if r["image_id"] not in per_image:
-            raise UserError(f"{path}: entry {n} names image {r['image_id']!r}, which is not in the dataset")
-        if r["category_id"] not in label_of:
-            raise UserError(f"{path}: entry {n} names category {r['category_id']!r}, which is not in the dataset")
+        _check_entry(path, n, r, label_of, dataset)
+    _check_image_ids(path, results, dataset)
+    for r in results:
         per_image[r["image_id"]].append(r)
-    with_masks = bool(results) and all("segmentation" in r for r in results)
+    with_masks = _with_masks(path, results)
+    if with_masks:
+        for n, r in enumerate(results):
+            _check_mask(path, n, r["segmentation"], dataset.record(r["image_id"]))
     return {i: _stack(rs, label_of, with_masks) for i, rs in per_image.items()}
+
+
+def _read_results(path) -> list:
+    """The results list of a JSON file (utf-8-sig: a byte-order mark is tolerated, as Windows tools write one)."""
+    if path.is_dir():
+        raise UserError(f"{path} is a folder, not a COCO results JSON ([{{image_id, category_id, bbox, score}}, "
+                        f"...])")
+    if not path.is_file():
+        raise UserError(f"predictions file {path} does not exist")
+    try:
+        results = json.loads(path.read_text(encoding="utf-8-sig"))
+    except ValueError as err:
+        raise UserError(f"{path} is not valid JSON: {err}") from None
+    if isinstance(results, dict) and {"images", "annotations"} <= set(results):
+        raise UserError(f"{path} is a COCO ground-truth file (images, annotations, categories), not results; "
+                        f"the results of a detector are a list [{{image_id, category_id, bbox, score}}, ...]")
+    if not isinstance(results, list):
+        raise UserError(f"{path} must hold a COCO results list ([{{image_id, category_id, bbox, score}}, ...]), "
+                        f"not a {type(results).__name__}")
+    if not results:
+        warn(f"{path} holds no results: every AP is 0")
+    return results
+
+
+def _check_entry(path, n, r, label_of, dataset):
+    """One entry's keys, id types, box and score, and category; images are checked for all entries at once."""
+    if not isinstance(r, dict) or not {"image_id", "category_id", "bbox", "score"} <= set(r):
+        raise UserError(f"{path}: entry {n} lacks image_id, category_id, bbox or score")
+    for key in ("image_id", "category_id"):
+        if not isinstance(r[key], (int, float, str)):  # a list or dict: not an id, and unhashable
+            raise UserError(f"{path}: entry {n} has {key} {r[key]!r}; it must be a number or a string")
+    if not _finite_box_and_score(r["bbox"], r["score"]):
+        raise UserError(f"{path}: entry {n} has a bad box or score (need finite x, y, w >= 0, h >= 0): "
+                        f"bbox {r['bbox']}, score {r['score']}")
+    if r["category_id"] not in label_of:
+        categories = [f"{c} {name}" for c, name in zip(dataset.category_ids, dataset.class_names)]
+        raise UserError(f"{path}: entry {n} names category {r['category_id']!r}, which is not in {dataset.name} "
+                        f"(its categories: {_few(categories)})")
+
+
+def _check_image_ids(path, results, dataset):
+    """Every entry's image is in the dataset. When none is, the results are most likely another dataset's."""
+    known = set(dataset.image_ids)
+    unknown = [n for n, r in enumerate(results) if r["image_id"] not in known]
+    if not unknown:
+        return
+    n, image_id = unknown[0], results[unknown[0]]["image_id"]
+    hint = _id_type_hint(image_id, dataset.image_ids)
+    examples = f"{len(dataset.image_ids)} images, such as {_few(dataset.image_ids, 3, repr)}"
+    if len(unknown) == len(results) > 1 and not hint:
+        raise UserError(f"{path}: none of its {len(results)} results names an image of {dataset.name} ({examples}); "
+                        f"are they for another dataset? Evaluate them on the data they were made for")
+    raise UserError(f"{path}: entry {n} names image {image_id!r}, which is not in {dataset.name} "
+                    f"({hint or examples})")
+
+
+def _id_type_hint(image_id, image_ids) -> str:
+    """'1' for 1 (or the reverse) is the usual mistake of a results file written by another program."""
+    kind = lambda value: "strings" if isinstance(value, str) else "numbers"  # noqa: E731
+    if not image_ids or kind(image_id) == kind(image_ids[0]):
+        return ""
+    same = next((i for i in image_ids if str(i) == str(image_id)), None)
+    if same is not None:
+        return f"its image ids are {kind(same)}: write {same!r}, not {image_id!r}"
+    return f"its image ids are {kind(image_ids[0])} such as {_few(image_ids, 3, repr)}"
+
+
+def _few(items, count=5, show=str) -> str:
+    items = list(items)
+    return ", ".join(show(i) for i in items[:count]) + (", ..." if len(items) > count else "")
+
+
+def _with_masks(path, results) -> bool:
+    """Whether every entry carries a mask; when only some do, say so: they are all evaluated as boxes."""
+    carrying = sum("segmentation" in r for r in results)
+    if 0 < carrying < len(results):
+        warn(f"{path}: {carrying} of {len(results)} results carry segmentation; evaluating boxes only")
+    return bool(results) and carrying == len(results)
+
+
+def _check_mask(path, n, segmentation, record):
+    """A compressed RLE of its image's size: pycocotools fails on polygons or uncompressed RLE in results
+    (deep inside loadRes), and scores a mask of another size IoU 0 without a word."""
+    if not (isinstance(segmentation, dict) and isinstance(segmentation.get("counts"), str)
+            and isinstance(segmentation.get("size"), list) and len(segmentation["size"]) == 2):
+        raise UserError(f"{path}: entry {n}: segmentation must be a compressed RLE {{'size': [height, width], "
+                        f"'counts': '...'}} as pycocotools.mask.encode writes, got {_short(segmentation)}")
+    if list(segmentation["size"]) != [record.height, record.width]:
+        raise UserError(f"{path}: entry {n}: segmentation size {segmentation['size']} is not image "
+                        f"{record.image_id!r}'s [height, width] [{record.height}, {record.width}]")
+
+
+def _short(value, limit=60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _finite_box_and_score(bbox, score) -> bool:
@@ -65,6 +164,25 @@ def _stack(results, label_of, with_masks):
     if with_masks:
         pred["rles"] = [r["segmentation"] for r in results]
     return pred
+
+
+def percent(value, width=8) -> str:
+    """``100 * value`` to two decimals, right-aligned, or ``n/a`` where the value is undefined (None, NaN: a
+    class or size range without ground truth)."""
+    undefined = value is None or math.isnan(value)
+    return f"{'n/a' if undefined else f'{100 * value:.2f}':>{width}}"
+
+
+def json_numbers(obj):
+    """``obj`` for a JSON file, undefined numbers (NaN) as null: ``json.dumps`` would write ``NaN``, which is
+    not JSON, and which strict readers refuse or average in."""
+    if isinstance(obj, dict):
+        return {k: json_numbers(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_numbers(v) for v in obj]
+    if isinstance(obj, (float, np.floating)) and math.isnan(obj):
+        return None
+    return obj
 
 
 def output_path(source: Path, dataset_name: str, suffix: str) -> Path:

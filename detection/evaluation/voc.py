@@ -362,7 +362,7 @@ def evaluate_voc(
             difficult=(N,) bool, optional)`` in VOC 1-based pixels.  Its
             iteration order is the image order used to break score ties.
         class_names: ``C`` unique names; label ``l`` is ``class_names[l - 1]``.
-        iou_threshold: IoU needed for a match.
+        iou_threshold: IoU needed for a match, in (0, 1].
         metric: ``"area"`` (VOC2010+) or ``"11point"`` (VOC2007), see :func:`voc_ap`.
         inclusive_threshold: ``True`` matches when ``IoU >= threshold`` (the
             official MATLAB devkit, ``ov >= 0.5``); ``False`` when
@@ -385,13 +385,16 @@ def evaluate_voc(
         "precision_recall": {name: (recall, precision)}}``, APs in [0, 1].
 
     Raises:
-        ValueError: unknown image id, non-finite or inverted boxes
+        ValueError: an iou_threshold outside (0, 1], unknown image id, non-finite or inverted boxes
         (``x2 < x1 - 1`` or ``y2 < y1 - 1``), NaN scores, labels outside
         ``1..C``, or mismatched lengths; the message names the image id and
         the index within that image.
     """
+    iou_threshold = float(iou_threshold)
+    if not 0.0 < iou_threshold <= 1.0:  # NaN fails too: it would match nothing, as would anything above 1
+        raise ValueError(f"iou_threshold must be in (0, 1], got {iou_threshold}")
     class_names, matches = _prepare(detections, ground_truths, class_names, metric)
-    return _summarise(class_names, matches, float(iou_threshold), metric, inclusive_threshold)
+    return _summarise(class_names, matches, iou_threshold, metric, inclusive_threshold)
 
 
 def evaluate_voc_coco_style(

@@ -6,12 +6,14 @@ reading converts back, so predictions round-trip exactly up to the printed
 precision.
 """
 import math
+import re
 from pathlib import Path
 
 import numpy as np
 
 from backbones.errors import UserError
 
+from .results_file import warn
 from .voc import from_voc_boxes, to_voc_boxes
 
 
@@ -40,19 +42,32 @@ def write_voc_results(folder, predictions, class_names, split) -> list:
 def read_voc_results(folder, split, class_names, image_ids) -> dict:
     """Read the per-class files back into per-image predictions (0-based continuous boxes).
 
-    A class without a file has no detections. Unknown image ids, malformed
-    lines, NaN or inverted boxes get an error naming the file and line.
+    A folder without a single file of the split is an error that lists what it
+    holds: a wrong prefix or split would otherwise score mAP 0 without a word.
+    A class without its file is warned about and has no detections; a file of
+    the split for a class the dataset lacks is warned about and skipped.
+    Unknown image ids, malformed lines, NaN or inverted boxes get an error
+    naming the file and line.
     """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UserError(f"{folder} is not a folder of devkit results files (comp4_det_{split}_<class>.txt)")
+    paths = {name: results_path(folder, split, name) for name in class_names}
+    if not any(path.is_file() for path in paths.values()):
+        raise UserError(_no_results_files(folder, split, class_names))
+    for name, path in paths.items():
+        if not path.is_file():
+            warn(f"{folder} has no {path.name}: class {name} is evaluated as having no detections")
+    _warn_other_classes(folder, split, class_names)
     known = {str(i): i for i in image_ids}
     per_image = {i: ([], [], []) for i in image_ids}
-    for label, name in enumerate(class_names, start=1):
-        path = results_path(folder, split, name)
+    for label, path in enumerate(paths.values(), start=1):
         if not path.is_file():
             continue
-        for number, line in enumerate(path.read_text().splitlines(), start=1):
+        for number, line in enumerate(_read_lines(path), start=1):
             if not line.strip():
                 continue
-            image_id, score, box = _parse_line(line, path, number, known)
+            image_id, score, box = _parse_line(line, f"{path}:{number}", known, split)
             boxes, scores, labels = per_image[image_id]
             boxes.append(box)
             scores.append(score)
@@ -62,13 +77,50 @@ def read_voc_results(folder, split, class_names, image_ids) -> dict:
             for i, (b, s, lab) in per_image.items()}
 
 
-def _parse_line(line, path, number, known):
+_SPLIT_OF = re.compile(r"comp4_det_(.+)_([^_]+)\.txt$")  # split, class (a class name without '_')
+
+
+def _no_results_files(folder, split, class_names) -> str:
+    """What the folder holds instead (a few names and a count), and the split its files are of, if another."""
+    names = sorted(p.name for p in folder.iterdir())
+    shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+    held = f"it holds {len(names)} files: {shown}" if names else "it is empty"
+    splits = {m.group(1) for m in map(_SPLIT_OF.match, names) if m and m.group(2) in class_names}
+    other = splits.pop() if len(splits) == 1 else None
+    hint = f" (files of split {other!r}? pass --split {other})" if other else ""
+    return (f"{folder} holds no devkit results files comp4_det_{split}_<class>.txt (one per class, e.g. "
+            f"{results_path(folder, split, class_names[0]).name}); {held}{hint}")
+
+
+def _warn_other_classes(folder, split, class_names):
+    """Files of the split whose class the dataset lacks (a typo, or another label set): said, not read."""
+    prefix = f"comp4_det_{split}_"
+    for path in sorted(folder.iterdir()):
+        name = path.name[len(prefix):-len(".txt")]
+        if path.name.startswith(prefix) and path.name.endswith(".txt") and name not in class_names:
+            warn(f"{path}: {name} is not one of the classes ({', '.join(class_names)}); "
+                 f"its detections are not evaluated")
+
+
+def _read_lines(path) -> list:
+    """The file's lines. utf-8-sig: a byte-order mark, which Windows tools write, would otherwise become part
+    of the first image id; a file in another encoding is named."""
+    try:
+        return path.read_text(encoding="utf-8-sig").splitlines()
+    except UnicodeDecodeError as err:
+        utf16 = path.read_bytes()[:2] in (b"\xff\xfe", b"\xfe\xff")
+        why = "it looks like UTF-16, as PowerShell's '>' writes" if utf16 else f"{err.reason} at byte {err.start}"
+        raise UserError(f"{path} is not UTF-8 text ({why}); save it as UTF-8") from None
+
+
+def _parse_line(line, where, known, split):
     fields = line.split()
-    where = f"{path}:{number}"
     if len(fields) != 6:
         raise UserError(f"{where}: expected 'image_id score x1 y1 x2 y2', got {line.strip()!r}")
     if fields[0] not in known:
-        raise UserError(f"{where}: image {fields[0]!r} is not in the dataset")
+        examples = ", ".join(repr(i) for i in list(known)[:3]) + (", ..." if len(known) > 3 else "")
+        raise UserError(f"{where}: image {fields[0]!r} is not in split {split} ({len(known)} images, such as "
+                        f"{examples})")
     try:
         values = [float(v) for v in fields[1:]]
     except ValueError:

@@ -75,6 +75,12 @@ def test_overwrite_keeps_the_users_files_and_removes_the_old_runs(small_shapes, 
             "training_curves.png"} <= set(recorded)
     assert any(n.startswith("events.out.tfevents.") for n in recorded)
     assert weights.name not in recorded and notes.name not in recorded
+    # evaluation outputs beside the checkpoint belong to the run too
+    _tool("eval_voc", "--checkpoint", out / "model_final.pth", monkeypatch=monkeypatch)
+    evaluated = set(written_files(out)) - set(recorded)
+    assert {"model_final.shapes_val.predictions.json", "model_final.shapes_val.eval_voc.json",
+            "model_final.shapes_val.voc_results/comp4_det_shapes_val_circle.txt"} <= evaluated
+    assert all((out / name).is_file() for name in evaluated)
 
     before = weights.read_bytes()
     _tool("train_det", "--config", tiny, "--pretrained", weights, "--max-iter", 1, "--output", out, "--overwrite",
@@ -83,6 +89,8 @@ def test_overwrite_keeps_the_users_files_and_removes_the_old_runs(small_shapes, 
     assert not (out / "model_0000001.pth").exists()  # the old run's, not rewritten by the new one
     assert torch.load(out / "model_final.pth", weights_only=True)["iteration"] == 1
     assert len(list(out.glob("events.out.tfevents.*"))) == 1
+    assert not any((out / name).exists() for name in evaluated)  # the old model's evaluations went with it
+    assert not (out / "model_final.shapes_val.voc_results").exists()
 
 
 def test_overwrite_never_removes_a_recorded_file_the_new_run_reads(tmp_path):

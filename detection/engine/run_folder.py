@@ -23,30 +23,37 @@ MANIFEST = "run_files.txt"
 UNRECORDED_RUN_FILES = ("metrics.jsonl", "last_checkpoint")
 
 
-def record(path) -> Path:
-    """Add ``path`` to its folder's manifest (before writing it, so a crash mid-write leaves it known)."""
+def record(path, folder=None) -> Path:
+    """Add ``path`` to the manifest of ``folder`` (default: its own folder) before it is written, so a
+    crash mid-write leaves it known. ``path`` may lie in a subfolder of ``folder``."""
     path = Path(path)
-    if path.name not in written_files(path.parent):
-        with open(path.parent / MANIFEST, "a", encoding="utf-8") as manifest:
-            manifest.write(path.name + "\n")
+    folder = Path(folder) if folder is not None else path.parent
+    name = path.relative_to(folder).as_posix()
+    if name not in written_files(folder):
+        with open(folder / MANIFEST, "a", encoding="utf-8") as manifest:
+            manifest.write(name + "\n")
     return path
 
 
 def record_if_run_folder(path) -> Path:
-    """Record ``path`` when its folder holds a run (evaluation outputs beside a checkpoint)."""
+    """Record ``path`` when it is written into a run folder or a subfolder of one (evaluation outputs
+    beside a checkpoint, devkit results files in their folder beside it)."""
     path = Path(path)
-    if (path.parent / MANIFEST).is_file():
-        record(path)
+    for folder in (path.parent, path.parent.parent):
+        if (folder / MANIFEST).is_file():
+            return record(path, folder)
     return path
 
 
 def written_files(output: Path) -> list:
-    """The names the manifest of ``output`` lists (a line torn by a crash names no file and is harmless)."""
+    """The names the manifest of ``output`` lists, relative to it (a line torn by a crash names no file
+    and is harmless; a line naming something outside the folder is ignored)."""
     manifest = Path(output) / MANIFEST
     if not manifest.is_file():
         return []
-    return [n for n in dict.fromkeys(manifest.read_text(encoding="utf-8", errors="replace").splitlines())
-            if n and "/" not in n and n not in (".", "..")]
+    names = manifest.read_text(encoding="utf-8", errors="replace").splitlines()
+    return [n for n in dict.fromkeys(names)
+            if n and not n.startswith("/") and ".." not in n.split("/") and "\\" not in n]
 
 
 def holds_run(output: Path) -> bool:
@@ -113,7 +120,9 @@ def remove_previous_run(output: Path, keep: Iterable[Path] = (), log=print):
                 log(f"--overwrite: keeping {path}: this run reads it")
             continue
         path.unlink(missing_ok=True)
-        path.with_name(name + ".tmp").unlink(missing_ok=True)
+        path.with_name(path.name + ".tmp").unlink(missing_ok=True)
+        if path.parent != output and path.parent.is_dir() and not any(path.parent.iterdir()):
+            path.parent.rmdir()  # a subfolder the run wrote (devkit results), now empty
     (output / MANIFEST).unlink()
 
 

@@ -7,6 +7,10 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 
+from backbones.atomic_files import write_atomically  # noqa: E402
+
+from ..engine.run_folder import record_if_run_folder  # noqa: E402
+
 
 def plot_precision_recall(curves, aps, path, title):
     """``curves``: class -> (recall, precision) arrays; ``aps``: class -> AP, shown in the legend."""
@@ -21,6 +25,7 @@ def plot_precision_recall(curves, aps, path, title):
     if ax.get_legend_handles_labels()[1]:  # nothing detected: an empty legend only makes matplotlib warn
         ax.legend(fontsize=7, loc="lower left", ncol=2 if len(curves) > 10 else 1)
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    try:
+        return write_atomically(record_if_run_folder(path), lambda tmp: fig.savefig(tmp, format="png"))
+    finally:
+        plt.close(fig)

@@ -10,8 +10,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
+
+from backbones.atomic_files import write_text
 from backbones.errors import UserError
 
+from ..engine.run_folder import record_if_run_folder
 from .coco import to_coco_results
 
 
@@ -198,7 +201,5 @@ def output_path(source: Path, dataset_name: str, suffix: str) -> Path:
 
 
 def write_json(path, obj):
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(obj, default=float) + "\n")
-    return path
+    """Write ``obj`` atomically; recorded in the run folder's manifest when written into one."""
+    return write_text(record_if_run_folder(path), json.dumps(obj, default=float) + "\n")

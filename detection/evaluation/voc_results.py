@@ -11,8 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
+from backbones.atomic_files import write_text
 from backbones.errors import UserError
 
+from ..engine.run_folder import record_if_run_folder
 from .results_file import warn
 from .voc import from_voc_boxes, to_voc_boxes
 
@@ -33,9 +35,7 @@ def write_voc_results(folder, predictions, class_names, split) -> list:
                 f"{image_id} {float(score):.6f} {box[0]:.2f} {box[1]:.2f} {box[2]:.2f} {box[3]:.2f}\n")
     paths = []
     for name, rows in lines.items():
-        path = results_path(folder, split, name)
-        path.write_text("".join(rows))
-        paths.append(path)
+        paths.append(write_text(record_if_run_folder(results_path(folder, split, name)), "".join(rows)))
     return paths
 
 

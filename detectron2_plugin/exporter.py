@@ -20,8 +20,7 @@ import pickle
 from collections import OrderedDict
 from pathlib import Path
 
-import torch
-
+from backbones.atomic_files import save_torch, tensor_bytes, write_atomically
 from backbones.errors import UserError, check_choice
 from backbones.registry import build
 
@@ -62,17 +61,14 @@ def save_checkpoint(state: dict, output, metadata=None) -> Path:
     output = Path(output)
     if output.suffix not in (".pkl", ".pth"):
         raise UserError(f"--output must end in .pkl (detectron2's model-zoo format) or .pth, got {output}")
-    output.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu() for k, v in state.items()}
     data = {"__author__": AUTHOR, "matching_heuristics": True, "__transfer__": dict(metadata or {})}
     if output.suffix == ".pkl":
         data["model"] = {k: v.numpy() for k, v in tensors.items()}
-        with open(output, "wb") as f:
-            pickle.dump(data, f, protocol=4)
-    else:
-        data["model"] = tensors
-        torch.save(data, output)
-    return output
+        return write_atomically(output, lambda tmp: tmp.write_bytes(pickle.dumps(data, protocol=4)),
+                                needed=tensor_bytes(tensors))
+    data["model"] = tensors
+    return save_torch(data, output)
 
 
 def export_weights(name: str, output, pretrained="torchvision", design: str = "fpn", norm: str = "frozen_bn",

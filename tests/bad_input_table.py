@@ -98,7 +98,7 @@ def table(cases: List[Case], outcomes: List[Outcome]) -> str:
     lines = []
     for area in dict.fromkeys(c.area for c in cases):
         lines += ["", f"**{area}**", "", "| input | program | what it says | exit |", "|---|---|---|---|"]
-        lines += [f"| {_cell(c.input)} | `{c.program}` | {_cell(o.message)} | {o.status} |"
+        lines += [f"| {_cell(c.input)} | `{c.program}` | {_cell(o.message) or '*(nothing: read as intended)*'} | {o.status} |"
                   for c, o in zip(cases, outcomes) if c.area == area]
     return "\n".join([BEGIN, *lines, "", END])
 

@@ -7,8 +7,9 @@ A YAML file holds up to four sections, each optional::
     data:    {train: shapes, num_workers: 2, ...}               # DataConfig
     runtime: {amp: bf16, channels_last: true, ...}              # RuntimeConfig
 
-Unknown keys and wrong types are rejected before anything runs, naming the
-key, the file and the closest valid keys.
+Unknown keys, wrong types and values outside a setting's range (:data:`RANGES`)
+are rejected before anything runs, naming the key, the file and the closest
+valid keys or the valid range.
 """
 import dataclasses
 import typing
@@ -19,6 +20,7 @@ from typing import Optional, Sequence
 import yaml
 
 from backbones.errors import UserError, check_choice
+from backbones.ranges import Range, above, at_least, between, check_settings
 
 from .detector import DetectorConfig, plain_dict
 from .engine.solver import apply_schedule
@@ -76,6 +78,61 @@ class RuntimeConfig:
 
 
 SECTIONS = {"model": DetectorConfig, "solver": SolverConfig, "data": DataConfig, "runtime": RuntimeConfig}
+
+_PROBABILITY = between(0, 1)
+_POSITIVE_COUNT = at_least(1)
+
+# the values each numeric setting may take (list settings: each item), checked with the types when a config
+# is built; every int/float field has one (tests/test_config.py checks), except model.pixel_mean (any number)
+RANGES = {
+    "model": {
+        "num_classes": _POSITIVE_COUNT,
+        "freeze_at": at_least(0, "0: nothing frozen"),  # the upper bound depends on the backbone (it checks)
+        "fpn_channels": _POSITIVE_COUNT,
+        "anchor_sizes": above(0),
+        "aspect_ratios": above(0),
+        "box_representation_size": _POSITIVE_COUNT,
+        "mask_head_layers": _POSITIVE_COUNT,
+        "min_size": _POSITIVE_COUNT,
+        "max_size": _POSITIVE_COUNT,
+        "pixel_std": above(0),
+        "rpn_pre_nms_top_n_train": _POSITIVE_COUNT,
+        "rpn_pre_nms_top_n_test": _POSITIVE_COUNT,
+        "rpn_post_nms_top_n_train": _POSITIVE_COUNT,
+        "rpn_post_nms_top_n_test": _POSITIVE_COUNT,
+        "rpn_batch_size_per_image": _POSITIVE_COUNT,
+        "box_batch_size_per_image": _POSITIVE_COUNT,
+        "box_score_thresh": _PROBABILITY,
+        "box_nms_thresh": between(0, 1, low_open=True),  # an IoU; 1 keeps every box
+        "box_detections_per_img": _POSITIVE_COUNT,
+    },
+    "solver": {
+        "ims_per_batch": _POSITIVE_COUNT,
+        "reference_batch_size": _POSITIVE_COUNT,
+        "base_lr": above(0),
+        "momentum": between(0, 1, high_open=True),
+        "weight_decay": at_least(0),
+        "weight_decay_norm": at_least(0),
+        "weight_decay_bias": at_least(0),
+        "max_iter": _POSITIVE_COUNT,
+        "warmup_iters": at_least(0, "0: no warmup"),
+        "warmup_factor": between(0, 1, low_open=True),
+        # steps past max_iter are allowed: they never fire, so a short run (--max-iter 2) keeps the schedule
+        "steps": Range(1, increasing=True),
+        "gamma": between(0, 1, low_open=True),
+        "clip_grad_norm": above(0, "null: no clipping"),
+        "checkpoint_period": _POSITIVE_COUNT,
+        "keep_last": at_least(0, "0: keep all"),
+        "eval_period": at_least(0, "0: never"),
+        "log_period": _POSITIVE_COUNT,
+        "seed": at_least(0),
+    },
+    "data": {
+        "num_workers": at_least(0, "0: load in the main process"),
+        "hflip_prob": _PROBABILITY,
+        "color_jitter": at_least(0, "0: off"),
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -185,9 +242,14 @@ def read_sections(path, overrides: Optional[dict], sections: dict):
     return merge({k: v or {} for k, v in raw.items()}, overrides or {}), where
 
 
-def build_sections(raw: dict, where: str, sections: dict) -> dict:
-    """{name: the section's dataclass built from ``raw[name]``, keys and types checked}."""
-    return {name: _section(cls, raw.get(name) or {}, f"{where} [{name}]") for name, cls in sections.items()}
+def build_sections(raw: dict, where: str, sections: dict, ranges: Optional[dict] = None) -> dict:
+    """{name: the section's dataclass built from ``raw[name]``, keys and types checked, and the values
+    against ``ranges`` ({name: {key: Range}}, e.g. :data:`RANGES`)}."""
+    built = {}
+    for name, cls in sections.items():
+        built[name] = _section(cls, raw.get(name) or {}, f"{where} [{name}]")
+        check_settings(name, vars(built[name]), (ranges or {}).get(name, {}), where)
+    return built
 
 
 def load_config(path=None, overrides: Optional[dict] = None) -> TrainConfig:
@@ -198,6 +260,6 @@ def load_config(path=None, overrides: Optional[dict] = None) -> TrainConfig:
     if solver.get("schedule") is not None:
         _check_type(f"{where} [solver]", "schedule", solver["schedule"], str)
         raw["solver"] = apply_schedule(solver)
-    cfg = TrainConfig(**build_sections(raw, where, SECTIONS))
+    cfg = TrainConfig(**build_sections(raw, where, SECTIONS, RANGES))
     check_choice("runtime.amp", cfg.runtime.amp, AMP_MODES)
     return cfg

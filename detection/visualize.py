@@ -39,6 +39,8 @@ def draw_predictions(image, prediction, class_names, score_threshold=0.5, mask_a
 
 def tile(images, columns=4, cell=384):
     """Tile RGB images into a grid of ``cell``-pixel squares, each scaled to fit."""
+    if not images:  # an empty grid would only fail later, inside cv2, when it is written
+        raise ValueError("tile needs at least one image")
     rows = -(-len(images) // columns)
     grid = np.zeros((rows * cell, columns * cell, 3), dtype=np.uint8)
     for k, img in enumerate(images):

@@ -15,7 +15,9 @@ A YAML file holds up to five sections, each optional::
 
 The run layer reads them (``detection.run.pretrain``): ``_base_`` inheritance,
 ``section.key=value`` overrides and the checks of unknown keys (with the
-closest valid ones) and wrong types are those of the detector's training config.
+closest valid ones) and wrong types are those of the detector's training config;
+each numeric setting's valid range is declared in :data:`RANGES` and checked by
+:func:`validate`.
 """
 import dataclasses
 from dataclasses import dataclass, field
@@ -23,6 +25,7 @@ from typing import Optional, Sequence
 
 from backbones.errors import UserError, check_choice
 from backbones.norm import NORMS
+from backbones.ranges import Range, above, at_least, between, check_settings
 
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("plateau", "step", "cosine")
@@ -95,6 +98,41 @@ class PretrainRuntimeConfig:
 SECTIONS = {"model": PretrainModelConfig, "solver": PretrainSolverConfig, "data": PretrainDataConfig,
             "eval": PretrainEvalConfig, "runtime": PretrainRuntimeConfig}
 
+_POSITIVE_COUNT = at_least(1)
+
+# the values each numeric setting may take (list settings: each item); every int/float field has one
+# (tests/test_pretraining.py checks)
+RANGES = {
+    "solver": {
+        "base_lr": above(0),
+        "momentum": between(0, 1, high_open=True),
+        "weight_decay": at_least(0),
+        "batch_size": _POSITIVE_COUNT,
+        "epochs": _POSITIVE_COUNT,
+        "gamma": between(0, 1, low_open=True, high_open=True),  # plateau's ReduceLROnPlateau needs < 1
+        "plateau_patience": at_least(0),
+        "plateau_threshold": at_least(0),
+        "min_lr": at_least(0),
+        "steps": Range(1, increasing=True),
+        "warmup_fraction": between(0, 1, high_open=True, note="0: no warmup"),
+        "seed": at_least(0),
+    },
+    "data": {
+        "num_workers": at_least(0, "0: load in the main process"),
+        "crop_size": _POSITIVE_COUNT,
+        "scale_min": _POSITIVE_COUNT,
+        "scale_max": _POSITIVE_COUNT,
+        "pca_lighting_std": at_least(0, "0: off"),
+        "context": at_least(0),
+    },
+    "eval": {
+        "resize": _POSITIVE_COUNT,
+        "crop_size": _POSITIVE_COUNT,
+        "period": at_least(0, "0: only the final evaluation"),
+        "batch_size": _POSITIVE_COUNT,
+    },
+}
+
 
 @dataclass(frozen=True)
 class PretrainConfig:
@@ -115,32 +153,24 @@ class PretrainConfig:
 
 
 def validate(cfg: PretrainConfig, where="config"):
-    """Value checks the types cannot express; each message names the setting and a valid range."""
+    """Value checks the types cannot express: each setting in its range (:data:`RANGES`), then the names
+    and the relations between settings; each message names the setting and what it may be."""
+    for name, ranges in RANGES.items():
+        check_settings(name, vars(getattr(cfg, name)), ranges, where)
     s, d, e = cfg.solver, cfg.data, cfg.eval
     check_choice(f"solver.optimizer in {where}", s.optimizer, OPTIMIZERS)
     check_choice(f"solver.schedule in {where}", s.schedule, SCHEDULES)
     check_choice(f"eval.final in {where}", e.final, EVAL_MODES)
     check_choice(f"model.norm in {where}", cfg.model.norm, [n for n in NORMS if n != "frozen_bn"])
-    positive = {"solver.batch_size": s.batch_size, "solver.epochs": s.epochs, "solver.base_lr": s.base_lr,
-                "data.crop_size": d.crop_size, "data.scale_min": d.scale_min, "eval.resize": e.resize,
-                "solver.gamma": s.gamma}
-    for key, value in positive.items():
-        if value <= 0:
-            raise UserError(f"{where}: {key} must be positive, got {value}")
     checks = [
         (d.scale_min <= d.scale_max, f"data.scale_min ({d.scale_min}) must not exceed data.scale_max ({d.scale_max})"),
         (d.crop_size <= d.scale_min, f"data.crop_size ({d.crop_size}) must not exceed data.scale_min "
                                      f"({d.scale_min}): a crop cannot be larger than the resized image"),
         (cfg.eval_crop_size <= e.resize, f"the evaluation crop ({cfg.eval_crop_size}) must not exceed "
                                          f"eval.resize ({e.resize})"),
-        (0 <= s.warmup_fraction < 1, f"solver.warmup_fraction must be in [0, 1), got {s.warmup_fraction}"),
-        (d.pca_lighting_std >= 0, f"data.pca_lighting_std must be >= 0, got {d.pca_lighting_std}"),
-        (e.period >= 0, f"eval.period must be >= 0 (0: evaluate only at the end), got {e.period}"),
-        (d.num_workers >= 0, f"data.num_workers must be >= 0, got {d.num_workers}"),
         (s.schedule != "plateau" or e.period > 0,
          "solver.schedule=plateau lowers the lr when the validation error stops falling, so it needs "
          "eval.period >= 1; set eval.period or use schedule step or cosine"),
-        (list(s.steps) == sorted(s.steps), f"solver.steps must be increasing epochs, got {list(s.steps)}"),
     ]
     for ok, message in checks:
         if not ok:

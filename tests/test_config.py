@@ -1,4 +1,6 @@
 """Training configs: YAML sections validated before anything runs."""
+import dataclasses
+import typing
 from pathlib import Path
 
 import pytest
@@ -111,3 +113,88 @@ def test_shipped_configs_inherit_and_take_their_schedule():
 def test_unknown_override_section():
     with pytest.raises(UnknownNameError, match="unknown override section 'slover'. Did you mean 'solver'"):
         load_config(overrides={"slover": {"base_lr": 0.1}})
+
+
+# --- valid ranges: checked with the types, whether a value comes from a file, a flag or an override --------
+
+@pytest.mark.parametrize("override, message", [
+    ("solver.base_lr=-1", "config: solver.base_lr=-1: must be > 0"),
+    ("solver.ims_per_batch=0", "config: solver.ims_per_batch=0: must be >= 1"),
+    ("solver.checkpoint_period=0", "solver.checkpoint_period=0: must be >= 1"),
+    ("solver.log_period=0", "solver.log_period=0: must be >= 1"),
+    ("solver.max_iter=0", "solver.max_iter=0: must be >= 1"),
+    ("solver.max_iter=-5", "solver.max_iter=-5: must be >= 1"),
+    ("solver.momentum=1", "solver.momentum=1: must be in [0, 1)"),
+    ("solver.weight_decay=-0.1", "solver.weight_decay=-0.1: must be >= 0"),
+    ("solver.weight_decay_norm=-1", "solver.weight_decay_norm=-1: must be >= 0"),
+    ("solver.gamma=0", "solver.gamma=0: must be in (0, 1]"),
+    ("solver.gamma=10", "solver.gamma=10: must be in (0, 1]"),
+    ("solver.warmup_iters=-1", "solver.warmup_iters=-1: must be >= 0 (0: no warmup)"),
+    ("solver.warmup_factor=0", "solver.warmup_factor=0: must be in (0, 1]"),
+    ("solver.eval_period=-1", "solver.eval_period=-1: must be >= 0 (0: never)"),
+    ("solver.keep_last=-1", "solver.keep_last=-1: must be >= 0 (0: keep all)"),
+    ("solver.clip_grad_norm=0", "solver.clip_grad_norm=0: must be > 0 (null: no clipping)"),
+    ("solver.reference_batch_size=0", "solver.reference_batch_size=0: must be >= 1"),
+    ("solver.seed=-1", "solver.seed=-1: must be >= 0"),
+    ("solver.steps=[0,10]", "solver.steps=[0, 10]: each must be >= 1"),
+    ("solver.steps=[80,60]", "solver.steps=[80, 60]: must be in increasing order"),
+    ("solver.base_lr=.inf", "solver.base_lr=inf: must be a finite number"),
+    ("model.min_size=0", "model.min_size=0: must be >= 1"),
+    ("model.min_size=[640,-800]", "model.min_size=[640, -800]: each must be >= 1"),
+    ("model.max_size=0", "model.max_size=0: must be >= 1"),
+    ("model.box_score_thresh=1.5", "model.box_score_thresh=1.5: must be in [0, 1]"),
+    ("model.box_nms_thresh=0", "model.box_nms_thresh=0: must be in (0, 1]"),
+    ("model.box_detections_per_img=0", "model.box_detections_per_img=0: must be >= 1"),
+    ("model.rpn_post_nms_top_n_test=0", "model.rpn_post_nms_top_n_test=0: must be >= 1"),
+    ("model.freeze_at=-1", "model.freeze_at=-1: must be >= 0"),
+    ("model.aspect_ratios=[0.5,0]", "model.aspect_ratios=[0.5, 0]: each must be > 0"),
+    ("model.pixel_std=[1,0,1]", "model.pixel_std=[1, 0, 1]: each must be > 0"),
+    ("model.num_classes=0", "model.num_classes=0: must be >= 1"),
+    ("data.num_workers=-1", "data.num_workers=-1: must be >= 0 (0: load in the main process)"),
+    ("data.hflip_prob=2", "data.hflip_prob=2: must be in [0, 1]"),
+    ("data.color_jitter=-0.5", "data.color_jitter=-0.5: must be >= 0 (0: off)"),
+])
+def test_out_of_range_settings_name_the_setting_the_value_and_the_range(override, message):
+    from detection.config import parse_overrides
+    with pytest.raises(UserError) as err:
+        load_config(None, parse_overrides([override]))
+    assert message in str(err.value)
+
+
+def test_an_out_of_range_value_in_a_file_names_the_file(tmp_path):
+    path = _write(tmp_path, "solver:\n  ims_per_batch: 0\n")
+    with pytest.raises(UserError, match=r"cfg.yaml: solver.ims_per_batch=0: must be >= 1"):
+        load_config(path)
+
+
+def test_a_schedule_does_not_hide_an_out_of_range_value():
+    with pytest.raises(UserError, match=r"solver.max_iter=0: must be >= 1"):
+        load_config(None, {"solver": {"schedule": "1x", "max_iter": 0}})
+
+
+def test_range_boundaries_and_unset_values_are_accepted():
+    cfg = load_config(None, {
+        "solver": {"eval_period": 0, "keep_last": 0, "warmup_iters": 0, "gamma": 1, "warmup_factor": 1,
+                   "momentum": 0, "weight_decay": 0, "max_iter": 1, "ims_per_batch": 1, "clip_grad_norm": None,
+                   "reference_batch_size": None, "steps": [], "seed": 0},
+        "model": {"box_score_thresh": 0, "box_nms_thresh": 1, "freeze_at": None, "anchor_sizes": None,
+                  "min_size": [1, 2], "pixel_std": None},
+        "data": {"num_workers": 0, "hflip_prob": 1, "color_jitter": 0}})
+    assert (cfg.solver.eval_period, cfg.model.freeze_at, cfg.data.hflip_prob) == (0, None, 1)
+
+
+def _numeric(hint) -> bool:
+    """int or float, also inside Optional[...], Sequence[...] and Union[int, Sequence[int]]."""
+    return hint in (int, float) or any(_numeric(arg) for arg in typing.get_args(hint))
+
+
+def test_every_numeric_setting_declares_its_range():
+    """A new numeric field needs a range in RANGES (or a reason below to have none)."""
+    from detection.config import RANGES, SECTIONS
+    any_value = {("model", "pixel_mean")}  # a mean may be any number
+    for name, cls in SECTIONS.items():
+        fields = {f.name for f in dataclasses.fields(cls)}
+        assert set(RANGES.get(name, {})) <= fields, f"RANGES[{name!r}] names keys {cls.__name__} lacks"
+        for key, hint in typing.get_type_hints(cls).items():
+            if key in fields and _numeric(hint) and (name, key) not in any_value:
+                assert key in RANGES.get(name, {}), f"{name}.{key} has no range in detection.config.RANGES"

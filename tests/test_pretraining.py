@@ -1,5 +1,7 @@
 """Classification pretraining (object crops, ImageFolder with the paper's recipe), and loading its weights."""
+import dataclasses
 import json
+import typing
 from pathlib import Path
 
 import numpy as np
@@ -205,6 +207,51 @@ def test_config_errors_name_the_key_and_the_closest_valid_one(tmp_path):
     cfg = load_pretrain_config(child, parse_overrides(["data.dataset=/data/in1k", "solver.base_lr=0.2"]))
     assert (cfg.solver.epochs, cfg.solver.base_lr, cfg.solver.batch_size, cfg.data.dataset) == (90, 0.2, 256,
                                                                                                 "/data/in1k")
+
+
+
+@pytest.mark.parametrize("override, message", [
+    ("solver.epochs=0", "config: solver.epochs=0: must be >= 1"),
+    ("solver.batch_size=-2", "solver.batch_size=-2: must be >= 1"),
+    ("solver.base_lr=0", "solver.base_lr=0: must be > 0"),
+    ("solver.momentum=1.5", "solver.momentum=1.5: must be in [0, 1)"),
+    ("solver.weight_decay=-1", "solver.weight_decay=-1: must be >= 0"),
+    ("solver.gamma=1", "solver.gamma=1: must be in (0, 1)"),
+    ("solver.plateau_patience=-1", "solver.plateau_patience=-1: must be >= 0"),
+    ("solver.plateau_threshold=-0.1", "solver.plateau_threshold=-0.1: must be >= 0"),
+    ("solver.min_lr=-1", "solver.min_lr=-1: must be >= 0"),
+    ("solver.steps=[60,30]", "solver.steps=[60, 30]: must be in increasing order"),
+    ("solver.steps=[0]", "solver.steps=[0]: each must be >= 1"),
+    ("solver.warmup_fraction=1", "solver.warmup_fraction=1: must be in [0, 1)"),
+    ("solver.seed=-3", "solver.seed=-3: must be >= 0"),
+    ("data.num_workers=-1", "data.num_workers=-1: must be >= 0"),
+    ("data.crop_size=0", "data.crop_size=0: must be >= 1"),
+    ("data.scale_min=0", "data.scale_min=0: must be >= 1"),
+    ("data.pca_lighting_std=-0.1", "data.pca_lighting_std=-0.1: must be >= 0 (0: off)"),
+    ("data.context=-1", "data.context=-1: must be >= 0"),
+    ("eval.resize=0", "eval.resize=0: must be >= 1"),
+    ("eval.crop_size=0", "eval.crop_size=0: must be >= 1"),
+    ("eval.period=-1", "eval.period=-1: must be >= 0 (0: only the final evaluation)"),
+    ("eval.batch_size=0", "eval.batch_size=0: must be >= 1"),
+])
+def test_out_of_range_settings_name_the_setting_the_value_and_the_range(override, message):
+    with pytest.raises(UserError) as err:
+        load_pretrain_config(None, parse_overrides([override]))
+    assert message in str(err.value)
+
+
+def test_every_numeric_pretraining_setting_declares_its_range():
+    """A new numeric field needs a range in pretraining.config.RANGES."""
+    from pretraining.config import RANGES, SECTIONS
+
+    def numeric(hint):  # int or float, also inside Optional[...] and Sequence[...]
+        return hint in (int, float) or any(numeric(arg) for arg in typing.get_args(hint))
+    for name, cls in SECTIONS.items():
+        fields = {f.name for f in dataclasses.fields(cls)}
+        assert set(RANGES.get(name, {})) <= fields, f"RANGES[{name!r}] names keys {cls.__name__} lacks"
+        for key, hint in typing.get_type_hints(cls).items():
+            if numeric(hint):
+                assert key in RANGES.get(name, {}), f"{name}.{key} has no range in pretraining.config.RANGES"
 
 
 def test_scale_augmentation_resizes_the_shorter_side_into_the_range_then_crops():

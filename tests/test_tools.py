@@ -264,6 +264,47 @@ def test_overrides_after_the_flags_win():
     assert cfg.solver.ims_per_batch == 4  # from the YAML
 
 
+
+def test_max_iter_zero_is_passed_on_not_read_as_unset():
+    assert train_det.flags(train_det.parse_args(["--max-iter", "0"]))["solver"]["max_iter"] == 0
+    assert train_det.flags(train_det.parse_args([]))["solver"]["max_iter"] is None
+
+
+@pytest.mark.parametrize("program, argv, message", [
+    ("train_det", ["--dataset", "shapes", "--max-iter", "0"], "error: config: solver.max_iter=0: must be >= 1"),
+    ("train_det", ["--dataset", "shapes", "--max-iter", "-5"], "error: config: solver.max_iter=-5: must be >= 1"),
+    ("train_det", ["--dataset", "shapes", "--num-workers", "-1"], "error: config: data.num_workers=-1: must be >= 0"),
+    ("train_det", ["--config", "configs/shapes_demo.yaml", "solver.base_lr=-1"],
+     "error: configs/shapes_demo.yaml: solver.base_lr=-1: must be > 0"),
+    ("pretrain_cls", ["--dataset", "shapes", "--epochs", "0", "--output", "w.pth"], "solver.epochs=0: must be >= 1"),
+    ("pretrain_cls", ["--dataset", "shapes", "--lr", "-0.1", "--output", "w.pth"], "solver.base_lr=-0.1: must be > 0"),
+    ("pretrain_cls", ["--dataset", "shapes", "--workers", "-2", "--output", "w.pth"],
+     "data.num_workers=-2: must be >= 0"),
+    ("visualize", ["--checkpoint", "missing.pth", "--num-images", "0"], "error: --num-images 0: must be >= 1"),
+    ("visualize", ["--checkpoint", "missing.pth", "--num-images", "-1"], "error: --num-images -1: must be >= 1"),
+    ("visualize", ["--checkpoint", "missing.pth", "--score-threshold", "1.5"],
+     "error: --score-threshold 1.5: must be in [0, 1]"),
+    ("analyze_backbones", ["--size", "0"], "error: --size 0: must be >= 32"),
+])
+def test_out_of_range_numbers_are_refused_before_any_data_is_read(program, argv, message, tmp_path, monkeypatch,
+                                                                   capsys):
+    monkeypatch.setenv("DETECTION_DATASETS", str(tmp_path / "datasets"))
+    with pytest.raises(SystemExit) as exit_:
+        _tool(program, *argv, *(["--output", tmp_path / "run"] if program == "train_det" else []),
+              monkeypatch=monkeypatch)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and message in err and "Traceback" not in err
+    assert not (tmp_path / "datasets").exists() and not (tmp_path / "run").exists()  # nothing generated or written
+
+
+
+def test_tiling_no_images_is_refused_with_a_named_error_not_a_cv2_one():
+    from detection.visualize import tile
+    with pytest.raises(ValueError, match="tile needs at least one image"):
+        tile([])
+    assert tile([np.zeros((10, 20, 3), np.uint8)], cell=8).shape == (8, 32, 3)
+
+
 TINY_RUN = ("model: {backbone: resnet18, pretrained: none, min_size: 96, max_size: 96, fpn_channels: 32,\n"
             "        box_representation_size: 32, rpn_post_nms_top_n_train: 100, box_batch_size_per_image: 32}\n"
             "solver: {ims_per_batch: 2, base_lr: 0.005, warmup_iters: 1, steps: [100], log_period: 1,\n"

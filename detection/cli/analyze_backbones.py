@@ -28,18 +28,23 @@ import json
 
 import backbones
 from backbones.complexity import PAPER_GMACS, build_shapes_only, count_parameters, multiply_adds, stage_shapes
+from backbones.ranges import at_least, check_flag
 from detection.cli import command
 
 TOLERANCE = 0.05  # the issue's "Table 1 is reproduced within 5%"
 PAPER_SIZE = 224  # the paper's figures are for 224x224 crops
+MIN_SIZE = 32     # the smallest input every registry backbone takes (VGG-16's 5 max-pools)
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--names", nargs="+", help="backbones to measure (default: every registered one)")
-    p.add_argument("--size", type=int, default=PAPER_SIZE, help="input height and width (default 224)")
+    p.add_argument("--size", type=int, default=PAPER_SIZE, help=f"input height and width (default 224, at least "
+                   f"{MIN_SIZE})")
     p.add_argument("--json", action="store_true", help="print a JSON list of rows instead of the table")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    check_flag("--size", args.size, at_least(MIN_SIZE, "VGG-16 halves its input 5 times"))
+    return args
 
 
 def analyse(name: str, size: int = PAPER_SIZE) -> dict:

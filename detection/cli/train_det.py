@@ -28,11 +28,12 @@ def parse_args(argv=None):
                    "msra, timm_a1_in1k, detectron2_...), none, a file (.pth/.pkl/.safetensors, layout "
                    "recognised), or SOURCE:FILE for a local copy of a source (default: torchvision; "
                    "none for the shapes dataset)")
-    p.add_argument("--max-iter", type=int, help="number of training iterations")
+    p.add_argument("--max-iter", type=int, help="number of training iterations (solver.max_iter, >= 1)")
     p.add_argument("--output", default="output/train", help="folder for checkpoints and metrics")
     p.add_argument("--resume", action="store_true", help="continue the run in --output from its last checkpoint")
     p.add_argument("--overwrite", action="store_true", help="start again in an output folder that holds a run")
-    p.add_argument("--num-workers", type=int, help="data loading processes")
+    p.add_argument("--num-workers", type=int, help="data loading processes (data.num_workers; 0: the main "
+                   "process)")
     p.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     p.add_argument("overrides", nargs="*", metavar="section.key=value",
                    help="config overrides applied last, e.g. solver.base_lr=0.01 model.min_size=[640,800]")
@@ -40,10 +41,11 @@ def parse_args(argv=None):
 
 
 def flags(args) -> dict:
-    """The settings the flags give ({section: {key: value}}; None: not given)."""
+    """The settings the flags give ({section: {key: value}}; None: not given). Values pass unchanged (0 too):
+    the config checks each setting's range, whichever way it was given."""
     return {"model": {"backbone": args.backbone, "neck": args.neck, "mask": args.mask, "pretrained": args.pretrained},
             "data": {"train": args.dataset, "num_workers": args.num_workers},
-            "solver": {"max_iter": args.max_iter or None}, "runtime": {"device": args.device}}
+            "solver": {"max_iter": args.max_iter}, "runtime": {"device": args.device}}
 
 
 @command

@@ -5,6 +5,7 @@
 """
 import argparse
 
+from backbones.ranges import at_least, between, check_flag
 from detection.cli import add_source_arguments, command
 from detection.evaluation.results_file import output_path
 from detection.run.evaluate import get_predictions
@@ -14,13 +15,16 @@ from detection.visualize import draw_predictions, save_png, tile
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_source_arguments(p)
-    p.add_argument("--num-images", type=int, default=12)
-    p.add_argument("--score-threshold", type=float, default=0.5)
+    p.add_argument("--num-images", type=int, default=12, help="draw the first N images of the dataset (>= 1)")
+    p.add_argument("--score-threshold", type=float, default=0.5, help="draw detections scoring at least this "
+                   "(in [0, 1])")
     p.add_argument("--output", help="PNG path (default: <input>.<dataset>.predictions.png beside the input)")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    check_flag("--num-images", args.num_images, at_least(1))
+    check_flag("--score-threshold", args.score_threshold, between(0, 1))
+    return args
 
 
-@command
 @command
 def main(argv=None):
     args = parse_args(argv)

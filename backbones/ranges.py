@@ -88,11 +88,13 @@ def shown(value) -> str:
 
 def check_settings(section: str, values: Mapping, ranges: Mapping[str, Range], where: str):
     """Raise a :class:`UserError` for the first of ``values`` (a section's keys and values) outside its range,
-    e.g. ``config.yaml: solver.ims_per_batch=0: must be >= 1``."""
+    e.g. ``config.yaml: solver.ims_per_batch=0: must be >= 1``. ``where``: the source's name, or a function
+    of (section, key) naming the source of that value."""
     for key, valid in ranges.items():
         problem = valid.problem(values.get(key))
         if problem:
-            raise UserError(f"{where}: {section}.{key}={shown(values[key])}: {problem}")
+            place = where(section, key) if callable(where) else where
+            raise UserError(f"{place}: {section}.{key}={shown(values[key])}: {problem}")
 
 
 def check_flag(flag: str, value, valid: Range):

@@ -118,8 +118,8 @@ def test_unknown_override_section():
 # --- valid ranges: checked with the types, whether a value comes from a file, a flag or an override --------
 
 @pytest.mark.parametrize("override, message", [
-    ("solver.base_lr=-1", "config: solver.base_lr=-1: must be > 0"),
-    ("solver.ims_per_batch=0", "config: solver.ims_per_batch=0: must be >= 1"),
+    ("solver.base_lr=-1", "command line: solver.base_lr=-1: must be > 0"),
+    ("solver.ims_per_batch=0", "command line: solver.ims_per_batch=0: must be >= 1"),
     ("solver.checkpoint_period=0", "solver.checkpoint_period=0: must be >= 1"),
     ("solver.log_period=0", "solver.log_period=0: must be >= 1"),
     ("solver.max_iter=0", "solver.max_iter=0: must be >= 1"),

@@ -271,11 +271,11 @@ def test_max_iter_zero_is_passed_on_not_read_as_unset():
 
 
 @pytest.mark.parametrize("program, argv, message", [
-    ("train_det", ["--dataset", "shapes", "--max-iter", "0"], "error: config: solver.max_iter=0: must be >= 1"),
-    ("train_det", ["--dataset", "shapes", "--max-iter", "-5"], "error: config: solver.max_iter=-5: must be >= 1"),
-    ("train_det", ["--dataset", "shapes", "--num-workers", "-1"], "error: config: data.num_workers=-1: must be >= 0"),
+    ("train_det", ["--dataset", "shapes", "--max-iter", "0"], "error: command line: solver.max_iter=0: must be >= 1"),
+    ("train_det", ["--dataset", "shapes", "--max-iter", "-5"], "error: command line: solver.max_iter=-5: must be >= 1"),
+    ("train_det", ["--dataset", "shapes", "--num-workers", "-1"], "error: command line: data.num_workers=-1: must be >= 0"),
     ("train_det", ["--config", "configs/shapes_demo.yaml", "solver.base_lr=-1"],
-     "error: configs/shapes_demo.yaml: solver.base_lr=-1: must be > 0"),
+     "error: command line: solver.base_lr=-1: must be > 0"),
     ("pretrain_cls", ["--dataset", "shapes", "--epochs", "0", "--output", "w.pth"], "solver.epochs=0: must be >= 1"),
     ("pretrain_cls", ["--dataset", "shapes", "--lr", "-0.1", "--output", "w.pth"], "solver.base_lr=-0.1: must be > 0"),
     ("pretrain_cls", ["--dataset", "shapes", "--workers", "-2", "--output", "w.pth"],

@@ -118,7 +118,7 @@ def test_coco_errors_name_the_file(tmp_path):
     with pytest.raises(UserError, match=r"broken.json is not valid COCO JSON: .*line 1 column 13"):
         load_coco(broken, tmp_path)
     path = _coco_file(tmp_path, [{"id": 1, "image_id": 1, "category_id": 9, "bbox": [1, 1, 5, 5], "iscrowd": 0}])
-    with pytest.raises(UserError, match="gt.json: annotation 1 has category_id 9, which is not in the categories"):
+    with pytest.raises(UserError, match=r"gt.json: annotations\[0\] \(id 1\): category_id 9 is not in the categories"):
         load_coco(path, tmp_path)
 
 

@@ -159,9 +159,22 @@ def test_missing_split_list_error_names_path(tmp_path):
 
 
 def test_repeated_stem_in_split_list_error(tmp_path):
-    root = _tree(tmp_path / "VOC", "a\nb\na\n", {"a": _xml(10, 10), "b": _xml(10, 10)})
-    with pytest.raises(UserError, match=r"train\.txt lists 1 image\(s\) more than once, e\.g\. 'a'"):
+    root = _tree(tmp_path / "VOC", "a\nb\n\na  1\nb\na\n", {"a": _xml(10, 10), "b": _xml(10, 10)})
+    with pytest.raises(UserError, match=r"train\.txt: image 'a' is listed 3 times \(lines 1, 4, 6\); list each "
+                                        r"image once \(and 1 more such error; python tools/check_dataset.py lists "
+                                        r"them all\)"):
         load_voc(root, "train", CLASSES)
+    lenient = load_voc(root, "train", CLASSES, strict=False)  # check_dataset's load: every repeat is noted
+    assert [r.image_id for r in lenient.records] == ["a", "b", "a", "b", "a"]
+    assert lenient.problems.duplicate_ids == 2
+    assert "image 'b' is listed 2 times (lines 2, 5)" in lenient.problems.errors()[1]
+
+
+def test_voc_union_refuses_sources_of_one_name(tmp_path):
+    data = load_voc(_tree(tmp_path / "VOC", "a\n", {"a": _xml(10, 10)}), "train", CLASSES, name="voc_2007_trainval")
+    with pytest.raises(UserError, match=r"'both': its sources \['voc_2007_trainval', 'voc_2007_trainval'\] share a "
+                                        r"name, so their image ids would collide"):
+        voc_union([data, data], "both")
 
 
 def test_voc_union_unique_ids_and_summed_problems(tmp_path):

@@ -1,20 +1,26 @@
-"""Check a dataset without training: counts, sizes, and every problem the loader fixed.
+"""Check a dataset without training: counts, sizes, every problem the loader fixed, and what makes it unusable.
 
     python tools/check_dataset.py shapes_train
     python tools/check_dataset.py path/to/mydata.yaml --role test --vis 8 --output output/check
 
 Reports images, instances per class (difficult/crowd apart), COCO size
 buckets (small < 32², medium < 96², large, by box area), boxes clipped or
-dropped, images without objects, and unreadable images (``--check-images``).
+dropped, images without objects, then what makes the data unusable: ids used
+twice, missing image files (a stat each), and with ``--check-images`` images
+that cannot be decoded or whose size is not the declared one (slow: every
+image is decoded). Exits with status 1 when any of those is found, after the
+full report, so scripts can gate on it; 2 when the data cannot be loaded at all.
 """
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
 
+from backbones.errors import UserError
 from detection.cli import command
 from detection.data.catalog import load_dataset
-from detection.data.dataset import DetectionDataset
+from detection.data.dataset import DetectionDataset, missing_image_files
 from detection.visualize import draw_ground_truth, save_png, tile
 
 
@@ -43,22 +49,22 @@ def summarise(data) -> dict:
     }
 
 
-def unreadable_images(dataset) -> list:
+def image_problems(dataset, skip=()) -> list:
+    """Decode every image but those of ``skip``: one line per file that cannot be read or whose size is not
+    the one its annotations declare (all of them, not just the first)."""
     bad = []
     for image_id in dataset.image_ids:
+        if image_id in skip:
+            continue
         try:
             dataset.read_image(image_id)
-        except Exception as err:  # report every unreadable file, not just the first
+        except Exception as err:  # report every bad file, whatever the decoder raised
             bad.append(str(err))
     return bad
 
 
-@command
-@command
-def main(argv=None):
-    args = parse_args(argv)
-    data = load_dataset(args.dataset, args.role)
-    dataset = DetectionDataset(data)
+def print_summary(data):
+    """Counts, sizes, and what the loader fixed (clipped, dropped, images without objects)."""
     stats = summarise(data)
     print(f"{data.name}: {stats['images']} images, {len(data.class_names)} classes")
     width = max(len(n) for n in data.class_names)
@@ -69,16 +75,68 @@ def main(argv=None):
     p = data.problems
     print(f"  problems: {p.clipped_boxes} boxes clipped, {p.dropped_boxes} dropped, "
           f"{p.images_without_objects} images without objects")
+    errors = p.errors()
     for line in p.details:
-        print(f"    {line}")
-    if args.check_images:
-        bad = unreadable_images(dataset)
-        print(f"  unreadable images: {len(bad)}")
-        for line in bad[:20]:
+        if line not in errors:
             print(f"    {line}")
+
+
+def print_errors(title, count, lines, hint=""):
+    """``title: count`` and its lines; ``hint`` follows when fewer lines than ``count`` are shown."""
+    print(f"  {title}: {count}")
+    for line in lines:
+        print(f"    {line}")
+    if count > len(lines):
+        print(f"    ... and {count - len(lines)} more{hint}")
+
+
+@command
+def main(argv=None):
+    """Print the report; exit with status 1 when the data cannot be used as it is (the report says why)."""
+    args = parse_args(argv)
+    data = load_dataset(args.dataset, args.role, strict=False)  # list every duplicate id instead of stopping
+    dataset = DetectionDataset(data)
+    print_summary(data)
+    duplicates = [line.split(": ", 1)[1] for line in data.problems.errors()]
+    print_errors("duplicate ids", data.problems.duplicate_ids, duplicates)
+    missing = [str(r.file_name) for r in missing_image_files(data.records)]
+    print_errors("missing image files", len(missing), missing[:20],
+                 hint=" (when most are missing, the images folder is probably wrong)")
+    bad = []
+    if args.check_images:
+        absent = set(missing)  # already reported
+        bad = image_problems(dataset, skip={r.image_id for r in data.records if str(r.file_name) in absent})
+        print_errors("unreadable or mis-sized images", len(bad), bad)
     if args.vis:
-        drawn = [draw_ground_truth(dataset.read_image(r.image_id), r, data.class_names) for r in data.records[:args.vis]]
+        drawn = [draw_ground_truth(image, r, data.class_names) for image, r in readable(dataset, args.vis)]
         print(f"wrote {save_png(Path(args.output) / f'{data.name}_ground_truth.png', tile(drawn))}")
+    exit_if_unusable(data.name, [("duplicate id", data.problems.duplicate_ids, duplicates),
+                                 ("missing image file", len(missing), missing),
+                                 ("unreadable or mis-sized image", len(bad), bad)])
+
+
+def exit_if_unusable(name, found):
+    """After the report, exit with status 1 when ``found`` ((what, count, lines) triples) counts anything:
+    scripts can gate on the check, and the last line says what it found."""
+    found = [(what, count, lines) for what, count, lines in found if count]
+    if found:
+        counts = ", ".join(f"{count} {what}{'s' if count > 1 else ''}" for what, count, _ in found)
+        print(f"error: {name} cannot be used as it is: {counts} (see above); the first: {found[0][2][0]}",
+              file=sys.stderr)
+        sys.exit(1)
+
+
+def readable(dataset, count) -> list:
+    """``(image, record)`` of the first ``count`` images that read correctly (the others are reported)."""
+    drawn = []
+    for record in dataset.records:
+        if len(drawn) == count:
+            break
+        try:
+            drawn.append((dataset.read_image(record.image_id), record))
+        except UserError:
+            continue
+    return drawn
 
 
 if __name__ == "__main__":

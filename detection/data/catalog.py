@@ -10,6 +10,10 @@
 
 Data lives under ``$DETECTION_DATASETS`` (default ``./datasets``); the
 built-in ``shapes`` set is generated there on first use.
+
+Loading is strict: data the loaders cannot use unambiguously (ids used twice)
+is refused. ``strict=False`` loads it anyway, its errors noted in
+``problems``, for ``check_dataset`` to list them all.
 """
 import os
 from pathlib import Path
@@ -32,9 +36,9 @@ def data_root() -> Path:
 
 
 def _shapes(split):
-    def load():
+    def load(strict=True):
         root = shapes.ensure_generated(data_root() / "shapes", SHAPES_CONFIG)
-        return load_coco(root / f"instances_{split}.json", root / "JPEGImages", f"shapes_{split}")
+        return load_coco(root / f"instances_{split}.json", root / "JPEGImages", f"shapes_{split}", strict)
     load.files = lambda: []  # generated on first use
     return load
 
@@ -44,9 +48,9 @@ def _coco(name, annotation_file, image_folder):
         root = data_root() / "coco"
         return [root / "annotations" / annotation_file, root / image_folder]
 
-    def load():
+    def load(strict=True):
         annotations, images = (_exists(name, path) for path in files())
-        return load_coco(annotations, images, name)
+        return load_coco(annotations, images, name, strict)
     load.files = files
     return load
 
@@ -56,15 +60,15 @@ def _voc(name, year, split, annotated=True):
         root = data_root() / "VOCdevkit" / f"VOC{year}"
         return [root, root / "ImageSets" / "Main" / f"{split}.txt"]
 
-    def load():
-        return load_voc(_exists(name, files()[0]), split, name=name, annotated=annotated)
+    def load(strict=True):
+        return load_voc(_exists(name, files()[0]), split, name=name, annotated=annotated, strict=strict)
     load.files = files
     return load
 
 
 def _union(name, parts):
-    def load():
-        return voc_union([DATASETS[p]() for p in parts], name)
+    def load(strict=True):
+        return voc_union([DATASETS[p](strict) for p in parts], name)
     load.files = lambda: [path for part in parts for path in DATASETS[part].files()]
     return load
 
@@ -133,14 +137,14 @@ def missing_files(name: str, role: str = "train") -> list:
     return missing
 
 
-def load_dataset(name: str, role: str = "train") -> DetectionData:
-    """Load ``name`` for ``role`` ("train" or "test")."""
+def load_dataset(name: str, role: str = "train", strict: bool = True) -> DetectionData:
+    """Load ``name`` for ``role`` ("train" or "test"); ``strict=False`` notes errors instead of raising them."""
     if is_dataset_file(name):
-        return load_dataset_file(name, role)
+        return load_dataset_file(name, role, strict)
     check_choice("dataset", name, names() + ["<path to a dataset .yaml>"])
     if name in PAIRS:
         name = PAIRS[name][0 if role == "train" else 1]
-    return DATASETS[name]()
+    return DATASETS[name](strict)
 
 
 # --- custom datasets from a YAML file -------------------------------------------------------
@@ -148,7 +152,7 @@ FILE_KEYS = {"coco": ("format", "annotations", "images", "classes", "name"),
              "voc": ("format", "root", "split", "classes", "name", "image_ext")}
 
 
-def load_dataset_file(path, role="train") -> DetectionData:
+def load_dataset_file(path, role="train", strict=True) -> DetectionData:
     """A user's data described by YAML; ``train:``/``val:`` sections give both splits.
 
     Relative paths resolve against the YAML file's folder.
@@ -161,10 +165,10 @@ def load_dataset_file(path, role="train") -> DetectionData:
             raise UserError(f"{path} has no '{section}:' section, needed to {role} on it")
         shared = {k: v for k, v in spec.items() if k not in ("train", "val")}
         spec = {**shared, **(spec[section] or {})}
-    return _load_spec(spec, path, section)
+    return _load_spec(spec, path, section, strict)
 
 
-def _load_spec(spec, path, section):
+def _load_spec(spec, path, section, strict):
     fmt = spec.get("format")
     check_choice(f"format in {path}", fmt, FILE_KEYS)
     for key in spec:
@@ -179,10 +183,10 @@ def _load_spec(spec, path, section):
     if classes is not None and (not isinstance(classes, list) or not all(isinstance(c, str) for c in classes)):
         raise UserError(f"{path}: classes must be a list of names, got {classes!r}")
     if fmt == "coco":
-        data = load_coco(base / spec["annotations"], base / spec["images"], name)
+        data = load_coco(base / spec["annotations"], base / spec["images"], name, strict)
         if classes is not None and list(classes) != data.class_names:
             raise UserError(f"{path}: classes {classes} differ from the categories in {spec['annotations']} "
                             f"({data.class_names}, in category-id order)")
         return data
     return load_voc(base / spec["root"], spec["split"], class_names=classes or VOC_CLASSES, name=name,
-                    **({"image_ext": spec["image_ext"]} if "image_ext" in spec else {}))
+                    strict=strict, **({"image_ext": spec["image_ext"]} if "image_ext" in spec else {}))

@@ -4,9 +4,13 @@ COCO boxes are ``[x, y, w, h]`` in continuous pixels: converted once to
 x1 y1 x2 y2. Category ids become contiguous labels 1..C in id order and are
 kept in ``category_ids`` for export. ``iscrowd`` regions are flagged
 ``ignore``: pycocotools handles them in COCO evaluation, training skips them.
+The JSON is checked entry by entry before it is indexed (:mod:`.coco_schema`),
+for training and for evaluation alike, so a malformed entry or an id used twice
+is named once, at load.
 """
 import contextlib
 import io
+import json
 from pathlib import Path
 
 import numpy as np
@@ -14,29 +18,53 @@ from pycocotools.coco import COCO
 
 from backbones.errors import UserError
 
+from .coco_schema import note_duplicate_ids, validate_coco
 from .records import DataProblems, DetectionData, ImageRecord, clip_box
 
 
-def read_coco_json(path) -> COCO:
-    """Read a COCO JSON quietly; a missing or malformed file gets an error naming it."""
+def read_coco_json(path, problems=None) -> COCO:
+    """Read a COCO JSON quietly, each entry checked first (:mod:`.coco_schema`); a missing, malformed or
+    ill-formed file gets an error naming it, the entry and the field.
+
+    Ids used twice are noted in ``problems``, or refused when none is given:
+    the index would merge their entries.
+    """
+    dataset = _read_json(path)
+    validate_coco(dataset, path)
+    found = DataProblems() if problems is None else problems
+    note_duplicate_ids(dataset, path, found)
+    if problems is None:
+        found.refuse_errors()
+    coco = COCO()
+    coco.dataset = dataset
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco.createIndex()
+    return coco
+
+
+def _read_json(path):
     if not Path(path).is_file():
         raise UserError(f"annotation file {path} does not exist")
     try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            return COCO(str(path))
-    except ValueError as err:  # json.JSONDecodeError is a ValueError and carries line/column
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except ValueError as err:  # json.JSONDecodeError (and UnicodeDecodeError) is a ValueError, with line/column
         raise UserError(f"{path} is not valid COCO JSON: {err}") from None
-    except (KeyError, TypeError) as err:
-        raise UserError(f"{path} is not in COCO format (problem with {err}); expected "
-                        f"images, annotations and categories lists") from None
+    except OSError as err:
+        raise UserError(f"cannot read annotation file {path}: {err}") from None
 
 
-def load_coco(annotations, images, name=None) -> DetectionData:
-    """Load a COCO-format JSON whose ``file_name`` entries are relative to ``images``."""
-    coco = read_coco_json(annotations)
+def load_coco(annotations, images, name=None, strict=True) -> DetectionData:
+    """Load a COCO-format JSON whose ``file_name`` entries are relative to ``images``.
+
+    ``strict=False`` (``check_dataset``) loads data with duplicate ids to report them in ``problems``.
+    """
+    problems = DataProblems()
+    coco = read_coco_json(annotations, problems)
+    if strict:
+        problems.refuse_errors()
     category_ids = sorted(coco.cats)
     label_of = {c: i + 1 for i, c in enumerate(category_ids)}
-    problems = DataProblems()
     records = [_record(coco, image_id, Path(images), label_of, problems, annotations)
                for image_id in sorted(coco.imgs)]
     return DetectionData(name or Path(annotations).stem, records, [coco.cats[c]["name"] for c in category_ids],
@@ -45,12 +73,9 @@ def load_coco(annotations, images, name=None) -> DetectionData:
 
 def _record(coco, image_id, images, label_of, problems, path):
     info = coco.imgs[image_id]
-    width, height = info["width"], info["height"]
+    width, height = int(info["width"]), int(info["height"])  # whole numbers, possibly written as 640.0
     boxes, labels, ignore, segmentations = [], [], [], []
     for ann in coco.imgToAnns.get(image_id, []):
-        if ann["category_id"] not in label_of:
-            raise UserError(f"{path}: annotation {ann.get('id')} has category_id {ann['category_id']}, "
-                            f"which is not in the categories list")
         x, y, w, h = ann["bbox"]
         box, clipped, empty = clip_box((x, y, x + w, y + h), width, height)
         where = f"{path}: annotation {ann.get('id')} of image {image_id}"

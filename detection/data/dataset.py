@@ -5,8 +5,14 @@ Items follow torchvision's detection convention: a float RGB image tensor in
 continuous pixels), ``labels`` (1..C, 0 is background), ``masks`` (N, H, W
 uint8, when asked for) and ``image_id`` (the dataset's own id). Objects
 flagged ``ignore`` (difficult, crowd) are left out of training targets.
+
+Image files are checked twice: that they exist, for a whole dataset at once
+before training or evaluation starts (:func:`require_image_files`, a stat
+each), and that each decodes to the size its annotations declare, when it is
+read (:func:`check_image_size`).
 """
 import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -35,6 +41,46 @@ def read_image_file(path) -> np.ndarray:
     if image is None:
         raise UserError(f"cannot read image {path} (missing or corrupt)")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def check_image_size(image: np.ndarray, record) -> np.ndarray:
+    """``image`` when it has the size ``record`` declares, which its boxes and masks are in pixels of.
+
+    A resized image or wrong annotations would otherwise fail inside
+    albumentations, or silently misplace every box. OpenCV applies a JPEG's
+    EXIF orientation, so a photo annotated on its stored pixels decodes rotated.
+    """
+    height, width = image.shape[:2]
+    if (width, height) == (record.width, record.height):
+        return image
+    sizes = (f"image {record.file_name} is {width}x{height} pixels (width x height) but its annotations declare "
+             f"{record.width}x{record.height}")
+    if (height, width) == (record.width, record.height):
+        raise UserError(f"{sizes}, the same turned by 90 degrees: the file probably has an EXIF orientation tag, "
+                        f"which OpenCV applies when decoding; save the photo upright (e.g. with PIL's "
+                        f"ImageOps.exif_transpose) and annotate the upright pixels")
+    raise UserError(f"{sizes}; correct the width and height (and boxes) in the annotations, or the image file if it "
+                    f"was resized after annotating (a photo with an EXIF orientation tag also decodes rotated)")
+
+
+def missing_image_files(records) -> list:
+    """The records whose image file does not exist: a stat each, cheap next to decoding."""
+    return [r for r in records if not Path(r.file_name).is_file()]
+
+
+def require_image_files(records, name, warn=False):
+    """Stop, before the first iteration rather than hours into a run, when image files of ``records`` are
+    missing; with ``warn`` (images that cannot be read are skipped) say so and go on."""
+    missing = missing_image_files(records)
+    if not missing:
+        return
+    shown = ", ".join(str(r.file_name) for r in missing[:3])
+    more = f" (and {len(missing) - 3} more)" if len(missing) > 3 else ""
+    message = (f"{name}: {len(missing)} of {len(records)} image files are missing, e.g. {shown}{more}; check the "
+               f"dataset's images folder (python tools/check_dataset.py lists every missing file)")
+    if not warn:
+        raise UserError(message)
+    print(f"warning: {message}; they will be skipped", file=sys.stderr)
 
 
 def decode_segmentation(segmentation, height, width) -> np.ndarray:
@@ -72,8 +118,9 @@ class DetectionDataset(torch.utils.data.Dataset):
         return self.records[self._index[image_id]]
 
     def read_image(self, image_id) -> np.ndarray:
-        """RGB uint8 (H, W, 3); a missing, corrupt or truncated file gets an error naming it."""
-        return read_image_file(self.record(image_id).file_name)
+        """RGB uint8 (H, W, 3); a missing, corrupt, truncated or mis-sized file gets an error naming it."""
+        record = self.record(image_id)
+        return check_image_size(read_image_file(record.file_name), record)
 
     def annotations(self, image_id) -> dict:
         """Training targets in original pixels as numpy arrays (ignored objects left out)."""

@@ -7,11 +7,14 @@ for objects that are evaluated but never trained on (VOC ``difficult``, COCO
 ``iscrowd``). Conversions from each format's conventions happen once, in its
 loader; exporting back goes through ``category_ids``.
 """
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
+
+from backbones.errors import UserError
 
 
 @dataclass
@@ -28,17 +31,61 @@ class ImageRecord:
 
 @dataclass
 class DataProblems:
-    """What a loader fixed or left out, so it can be reported instead of crashing."""
+    """What a loader fixed or left out, so it can be reported instead of crashing, and what it cannot use.
+
+    Fixes (clipped, dropped, images without objects) are counted and training
+    goes on. Errors (:attr:`ERRORS`) make the data ambiguous: a strict load
+    refuses them (:meth:`refuse_errors`); ``check_dataset`` loads leniently to
+    report every one of them.
+    """
 
     clipped_boxes: int = 0        # boxes partly outside the image, clipped to it
     dropped_boxes: int = 0        # empty after clipping, or degenerate
     images_without_objects: int = 0
+    duplicate_ids: int = 0        # ids naming more than one image or annotation (an error)
     details: list = field(default_factory=list)  # human-readable lines, first few per kind
+
+    ERRORS = ("duplicate_ids",)
 
     def note(self, kind: str, message: str, limit: int = 20):
         setattr(self, kind, getattr(self, kind) + 1)
-        if sum(line.startswith(kind) for line in self.details) < limit:
+        if sum(line.startswith(f"{kind}: ") for line in self.details) < limit:
             self.details.append(f"{kind}: {message}")
+
+    def add(self, other: "DataProblems"):
+        """Count ``other``'s problems too (data combined from several sources); its lines name their files."""
+        for kind in ("clipped_boxes", "dropped_boxes", "images_without_objects", *self.ERRORS):
+            setattr(self, kind, getattr(self, kind) + getattr(other, kind))
+        self.details.extend(other.details)
+
+    def errors(self) -> list:
+        """The noted lines of the error kinds."""
+        return [line for line in self.details if line.startswith(tuple(f"{kind}: " for kind in self.ERRORS))]
+
+    def refuse_errors(self):
+        """Raise the first error (and how many more there are); nothing when there is none."""
+        count = sum(getattr(self, kind) for kind in self.ERRORS)
+        if count:
+            first = self.errors()[0].split(": ", 1)[1]
+            more = count - 1
+            raise UserError(first + (f" (and {more} more such error{'s' if more > 1 else ''}; "
+                                     f"python tools/check_dataset.py lists them all)" if more else ""))
+
+
+def note_duplicates(ids, problems, describe):
+    """Note every id of ``ids`` (a sequence) that occurs more than once as a ``duplicate_ids`` error.
+
+    ``describe(id, positions)`` words the problem; positions are 0-based indices into ``ids``.
+    """
+    repeated = {key for key, count in Counter(ids).items() if count > 1}
+    if not repeated:  # the usual case, in C: big datasets have hundreds of thousands of ids
+        return
+    positions = {}
+    for position, key in enumerate(ids):
+        if key in repeated:
+            positions.setdefault(key, []).append(position)
+    for key, where in positions.items():
+        problems.note("duplicate_ids", describe(key, where))
 
 
 @dataclass

@@ -25,7 +25,7 @@ from PIL import Image
 
 from backbones.errors import UserError
 
-from .records import DataProblems, DetectionData, ImageRecord
+from .records import DataProblems, DetectionData, ImageRecord, note_duplicates
 
 VOC_CLASSES = (
     "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
@@ -38,7 +38,8 @@ _BOX_FIELDS = ("xmin", "ymin", "xmax", "ymax")
 _VOC_TO_CONTINUOUS = np.array([-1.0, -1.0, 0.0, 0.0])
 
 
-def load_voc(root, split, class_names=VOC_CLASSES, name=None, image_ext=".jpg", annotated=True) -> DetectionData:
+def load_voc(root, split, class_names=VOC_CLASSES, name=None, image_ext=".jpg", annotated=True,
+             strict=True) -> DetectionData:
     """Load the images listed in ``ImageSets/Main/<split>.txt`` under the VOC folder ``root``.
 
     Bad boxes are clipped or dropped and counted in ``problems``; files that
@@ -46,13 +47,16 @@ def load_voc(root, split, class_names=VOC_CLASSES, name=None, image_ext=".jpg", 
     or non-numeric box field) raise :class:`UserError` naming the file.
     ``annotated=False``: a split without public annotations (VOC 2012 test):
     images only, their sizes read from the image files, for predictions that
-    go to the evaluation server.
+    go to the evaluation server. A split list naming an image twice is
+    refused, or with ``strict=False`` (``check_dataset``) noted in ``problems``.
     """
     root = Path(root)
     class_names = list(class_names)
     label_of = _label_map(class_names)
     problems = DataProblems()
-    stems = _read_split(root / "ImageSets" / "Main" / f"{split}.txt")
+    stems = _read_split(root / "ImageSets" / "Main" / f"{split}.txt", problems)
+    if strict:
+        problems.refuse_errors()
     if annotated:
         records = [_load_record(root, stem, label_of, image_ext, problems) for stem in stems]
     else:
@@ -83,12 +87,15 @@ def voc_union(datas, name) -> DetectionData:
             raise UserError(f"cannot combine {first.name!r} and {data.name!r} into {name!r}: "
                             f"their class lists differ ({list(first.class_names)} vs {list(data.class_names)})")
     prefix = len(datas) > 1
+    if prefix:
+        _check_distinct_names(datas, name)
     records = [dataclasses.replace(r, image_id=f"{d.name}/{r.image_id}") if prefix else r
                for d in datas for r in d.records]
-    _check_unique_ids(records, name)
+    problems = DataProblems()
+    for data in datas:
+        problems.add(data.problems)  # each line names its file, so its source stays clear
     return DetectionData(name=name, records=records, class_names=list(first.class_names),
-                         category_ids=list(first.category_ids),
-                         problems=_sum_problems(d.problems for d in datas))
+                         category_ids=list(first.category_ids), problems=problems)
 
 
 # --------------------------------------------------------------------------
@@ -105,8 +112,9 @@ def _label_map(class_names) -> dict:
     return label_of
 
 
-def _read_split(path: Path) -> list:
-    """Image stems of a split list: the first column, blank lines skipped."""
+def _read_split(path: Path, problems) -> list:
+    """Image stems of a split list: the first column, blank lines skipped; a stem listed twice is noted
+    in ``problems`` (it would give two records the same image_id)."""
     try:
         text = path.read_text(encoding="utf-8-sig")  # -sig: tolerate a BOM from Windows editors
     except FileNotFoundError:
@@ -116,21 +124,11 @@ def _read_split(path: Path) -> list:
     except OSError as err:
         raise UserError(f"cannot read VOC split list {path}: {err}") from None
     # Some lists (e.g. ImageSets/Main/<class>_<split>.txt) carry a second column.
-    stems = [line.split()[0] for line in text.splitlines() if line.strip()]
-    _check_unique_stems(stems, path)
-    return stems
-
-
-def _check_unique_stems(stems, path):
-    """A repeated stem would give two records the same image_id."""
-    if len(set(stems)) != len(stems):
-        seen, repeated = set(), []
-        for s in stems:
-            if s in seen:
-                repeated.append(s)
-            seen.add(s)
-        raise UserError(f"{path} lists {len(repeated)} image(s) more than once, e.g. {repeated[0]!r}; "
-                        f"each image stem must appear once")
+    numbered = [(number, line.split()[0]) for number, line in enumerate(text.splitlines(), 1) if line.strip()]
+    note_duplicates([stem for _, stem in numbered], problems, lambda stem, where: (
+        f"{path}: image {stem!r} is listed {len(where)} times "
+        f"(lines {', '.join(str(numbered[k][0]) for k in where)}); list each image once"))
+    return [stem for _, stem in numbered]
 
 
 # --------------------------------------------------------------------------
@@ -258,18 +256,9 @@ def _fmt(box) -> str:
 # --------------------------------------------------------------------------
 
 
-def _check_unique_ids(records, name):
-    ids = [r.image_id for r in records]
-    if len(set(ids)) != len(ids):
-        raise UserError(f"{name!r}: image ids are not unique after combining its sources "
-                        f"(do two sources share a name?)")
-
-
-def _sum_problems(problem_sets) -> DataProblems:
-    total = DataProblems()
-    for p in problem_sets:
-        total.clipped_boxes += p.clipped_boxes
-        total.dropped_boxes += p.dropped_boxes
-        total.images_without_objects += p.images_without_objects
-        total.details.extend(p.details)  # each line names its file, so its source stays clear
-    return total
+def _check_distinct_names(datas, name):
+    """Ids are prefixed with their source's name: two sources of one name would give two images one id."""
+    names = [d.name for d in datas]
+    if len(set(names)) != len(names):
+        raise UserError(f"{name!r}: its sources {names} share a name, so their image ids would collide; "
+                        f"give each source its own name")

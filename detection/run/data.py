@@ -5,7 +5,7 @@ from functools import lru_cache
 from backbones.errors import UserError
 
 from ..data.catalog import data_root, load_dataset
-from ..data.dataset import DetectionDataset
+from ..data.dataset import DetectionDataset, require_image_files
 from ..data.transforms import train_augmentation
 from ..engine import distributed
 
@@ -34,6 +34,10 @@ def training_dataset(cfg) -> DetectionDataset:
         report_problems(data)
     if cfg.data.filter_empty_images:
         data = dataclasses.replace(data, records=[r for r in data.records if (~r.ignore).any()])
+    if not cfg.data.skip_unreadable_images:
+        require_image_files(data.records, data.name)
+    elif distributed.is_main():  # missing files will be skipped like unreadable ones: say so once
+        require_image_files(data.records, data.name, warn=True)
     augment = train_augmentation(cfg.model.min_size, cfg.model.max_size, cfg.data.hflip_prob, cfg.data.color_jitter,
                                  seed=cfg.solver.seed)
     return DetectionDataset(data, augment=augment, with_masks=cfg.model.mask,
@@ -42,13 +46,15 @@ def training_dataset(cfg) -> DetectionDataset:
 
 def evaluation_dataset(name, class_names, model="the model") -> DetectionDataset:
     """The evaluation split ``name`` (a split, a pair's evaluation split, or a dataset YAML's val section),
-    whose classes must be ``class_names``, those ``model`` predicts."""
+    whose classes must be ``class_names``, those ``model`` predicts; its images must all be there."""
     dataset = open_evaluation_dataset(name)
     if list(dataset.class_names) != list(class_names):
         raise UserError(f"{model} predicts classes {list(class_names)}, but {name} has {dataset.class_names}")
+    require_image_files(dataset.records, dataset.name)
     return dataset
 
 
 def open_evaluation_dataset(name) -> DetectionDataset:
-    """The evaluation split ``name``, whatever its classes (saved predictions name their own categories)."""
+    """The evaluation split ``name``, whatever its classes (saved predictions name their own categories;
+    scoring them needs no image files)."""
     return DetectionDataset(load_dataset(name, "test"))

@@ -57,4 +57,6 @@ CASES = [
          lambda d: ["--checkpoint", "model.pth", "--score-threshold", "1.5"],
          "--score-threshold 1.5: must be in [0, 1]"),
     Case("settings", "`--size 0`", "analyze_backbones", lambda d: ["--size", "0"], "--size 0: must be >= 32"),
+    Case("settings", "`check_dataset --vis -1`", "check_dataset", lambda d: ["d.yaml", "--vis", "-1"],
+         "--vis -1: must be >= 0"),
 ]

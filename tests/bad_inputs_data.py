@@ -127,4 +127,7 @@ CASES = [
          "1 missing image file (see above); the first: ", 1),
     Case("datasets", "a missing image file, at training", "train_det", _train(_missing_image),
          "d_train: 1 of 2 image files are missing, e.g. "),
+    Case("datasets", "a polygon of 2 points", "check_dataset",
+         _check()(lambda f: _coco(f, annotations=[_box(1, 1), {**_box(2, 2), "segmentation": [[1, 2, 30, 2]]}])),
+         "annotations[1] (id 2): segmentation polygon 0 needs x, y pairs for at least 3 points, got 4 numbers"),
 ]

@@ -5,6 +5,7 @@ ids); image files are checked to exist before training and evaluation start; a d
 size its annotations declare.
 """
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -248,3 +249,41 @@ def test_skipping_unreadable_images_warns_of_missing_ones_instead(tmp_path, caps
 def test_generated_shapes_data_is_not_missing(small_shapes):
     cfg = resolve_config(flags={"data": {"train": "shapes"}}, log=None)
     assert len(training_dataset(cfg)) == 24
+
+
+# --- ground truth some tools write without what COCOeval reads ------------------------------------------
+def test_ground_truth_without_area_or_with_an_empty_mask_is_completed_as_pycocotools_does_for_results(tmp_path):
+    from pycocotools import mask as mask_util
+
+    from detection.data.coco_format import read_coco_json
+    polygon = [[10, 10, 50, 10, 50, 30, 10, 30]]
+    path = tmp_path / "gt.json"
+    path.write_text(json.dumps({
+        "images": [{"id": 1, "file_name": "a.jpg", "width": 100, "height": 80}],
+        "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 10, 30, 20]},
+                        {"id": 2, "image_id": 1, "category_id": 1, "bbox": [5, 5, 40, 40], "segmentation": []},
+                        {"id": 3, "image_id": 1, "category_id": 1, "bbox": [10, 10, 40, 20],
+                         "segmentation": polygon}],
+        "categories": [{"id": 1, "name": "cat"}]}))
+    anns = read_coco_json(path).anns
+    assert anns[1]["area"] == 600.0 and anns[2]["area"] == 1600.0 and "segmentation" not in anns[2]
+    assert anns[3]["area"] == float(mask_util.area(mask_util.merge(mask_util.frPyObjects(polygon, 80, 100))))
+
+
+@pytest.mark.parametrize("segmentation, message", [
+    ([[1, 2, 3, 4]], "polygon 0 needs x, y pairs for at least 3 points, got 4 numbers"),
+    ([[1, 2, 3, 4, 5, 6, 7]], "polygon 0 needs x, y pairs for at least 3 points, got 7 numbers"),
+    ([[1, 2, "3", 4, 5, 6]], "polygon 0 must be a list of finite numbers"),
+    ({"counts": "abc"}, 'as RLE needs "size": [height, width], got null'),
+    ({"size": [80, 100]}, 'as RLE needs "counts" (a string or a list), got null'),
+])
+def test_a_malformed_mask_is_named(tmp_path, segmentation, message):
+    from detection.data.coco_format import read_coco_json
+    path = tmp_path / "gt.json"
+    path.write_text(json.dumps({
+        "images": [{"id": 1, "file_name": "a.jpg", "width": 100, "height": 80}],
+        "annotations": [{"id": 7, "image_id": 1, "category_id": 1, "bbox": [10, 10, 30, 20],
+                         "segmentation": segmentation}],
+        "categories": [{"id": 1, "name": "cat"}]}))
+    with pytest.raises(UserError, match=re.escape(message)):
+        read_coco_json(path)

@@ -211,7 +211,7 @@ def test_config_errors_name_the_key_and_the_closest_valid_one(tmp_path):
 
 
 @pytest.mark.parametrize("override, message", [
-    ("solver.epochs=0", "config: solver.epochs=0: must be >= 1"),
+    ("solver.epochs=0", "command line: solver.epochs=0: must be >= 1"),
     ("solver.batch_size=-2", "solver.batch_size=-2: must be >= 1"),
     ("solver.base_lr=0", "solver.base_lr=0: must be > 0"),
     ("solver.momentum=1.5", "solver.momentum=1.5: must be in [0, 1)"),

@@ -99,7 +99,6 @@ def print_table(rows, size):
 
 
 @command
-@command
 def main(argv=None):
     args = parse_args(argv)
     names = args.names or backbones.names()

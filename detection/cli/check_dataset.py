@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from backbones.errors import UserError
+from backbones.ranges import at_least, check_flag
 from detection.cli import command
 from detection.data.catalog import load_dataset
 from detection.data.dataset import DetectionDataset, missing_image_files
@@ -94,6 +95,7 @@ def print_errors(title, count, lines, hint=""):
 def main(argv=None):
     """Print the report; exit with status 1 when the data cannot be used as it is (the report says why)."""
     args = parse_args(argv)
+    check_flag("--vis", args.vis, at_least(0))
     data = load_dataset(args.dataset, args.role, strict=False)  # list every duplicate id instead of stopping
     dataset = DetectionDataset(data)
     print_summary(data)

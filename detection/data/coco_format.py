@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+from pycocotools import mask as mask_util
 from pycocotools.coco import COCO
 
 from backbones.errors import UserError
@@ -39,7 +40,22 @@ def read_coco_json(path, problems=None) -> COCO:
     coco.dataset = dataset
     with contextlib.redirect_stdout(io.StringIO()):
         coco.createIndex()
+    _complete_annotations(coco)
     return coco
+
+
+def _complete_annotations(coco):
+    """What the format asks of ground truth and some tools leave out, filled as pycocotools' own loadRes
+    fills it for results: an empty ``segmentation`` means no mask; a missing ``area`` is the mask's area,
+    or the box's. (COCOeval reads ``area`` for every object, so a file without it could not be scored.)"""
+    for ann in coco.dataset.get("annotations", []):
+        if "segmentation" in ann and not ann["segmentation"]:
+            del ann["segmentation"]
+        if ann.get("area") is None:
+            if "segmentation" in ann:
+                ann["area"] = float(mask_util.area(coco.annToRLE(ann)))
+            else:
+                ann["area"] = float(ann["bbox"][2] * ann["bbox"][3])
 
 
 def _read_json(path):

@@ -74,8 +74,26 @@ def _finite(value):
 
 
 def _mask(value):
-    if value is not None and not isinstance(value, (list, dict)):
+    """Polygons ``[[x1, y1, x2, y2, x3, y3, ...], ...]`` (each at least 3 points) or RLE
+    ``{"size": [h, w], "counts": ...}``; empty means no mask. pycocotools would take a 4-number polygon
+    for a box and crash on others, deep inside evaluation."""
+    if value is None or (isinstance(value, (list, dict)) and not value):
+        return None
+    if isinstance(value, dict):
+        size = value.get("size")
+        if not (isinstance(size, list) and len(size) == 2 and all(_is_integer(v) and v >= 0 for v in size)):
+            return f"as RLE needs \"size\": [height, width], got {_shown(size)}"
+        if not isinstance(value.get("counts"), (str, list)):
+            return f"as RLE needs \"counts\" (a string or a list), got {_shown(value.get('counts'))}"
+        return None
+    if not isinstance(value, list):
         return f"must be polygons (a list) or RLE (an object), got {_shown(value)}"
+    for k, polygon in enumerate(value):
+        if not (isinstance(polygon, list) and all(_number(v) and math.isfinite(v) for v in polygon)):
+            return f"polygon {k} must be a list of finite numbers, got {_shown(polygon)}"
+        if len(polygon) < 6 or len(polygon) % 2:
+            return f"polygon {k} needs x, y pairs for at least 3 points, got {len(polygon)} numbers"
+    return None
 
 
 # section -> ((key, required, check), ...): a check returns what is wrong, or None. Other keys are not ours.

@@ -21,7 +21,7 @@ from pretraining.run import PretrainSets, folder_sets, run_paths, run_pretrainin
 
 from ..config import build_sections, read_sections
 from ..data.catalog import data_root, evaluation_split, is_dataset_file, load_dataset, names
-from ..data.dataset import DetectionDataset
+from ..data.dataset import DetectionDataset, require_image_files
 from ..data.object_crops import ObjectCrops
 from ..engine.device import resolve_device
 from ..engine.run_folder import check_writable_folder
@@ -53,7 +53,7 @@ class PretrainRun:
 def load_pretrain_config(path=None, overrides: Optional[dict] = None) -> PretrainConfig:
     """Read ``path`` (YAML, with ``_base_`` inheritance) if given, then apply ``overrides`` ({section: {key: value}})."""
     raw, where = read_sections(path, overrides, SECTIONS)
-    return validate(PretrainConfig(**build_sections(raw, where, SECTIONS)), where)
+    return validate(PretrainConfig(**build_sections(raw, where, SECTIONS)), where, overrides)
 
 
 def is_detection_dataset(name) -> bool:
@@ -117,6 +117,7 @@ def crop_sets(cfg: PretrainConfig) -> PretrainSets:
 
     def crops(role, augment):
         data = load_dataset(d.dataset if role == "train" else evaluation_split(d.dataset), role)
+        require_image_files(data.records, data.name)  # found now, not an epoch into the run
         return ObjectCrops(DetectionDataset(data), size=d.crop_size, context=d.context, augment=augment)
     train = crops("train", True)
     if d.pca_lighting_std:

@@ -1,9 +1,11 @@
 """Draw detections (boxes, masks, class names, scores) on images and tile them into one PNG."""
-from pathlib import Path
-
 import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
+
+from backbones.atomic_files import write_atomically
+
+from .engine.run_folder import record_if_run_folder
 
 # distinct, colour-blind-friendly colours (Okabe-Ito), RGB
 PALETTE = np.array([(230, 159, 0), (86, 180, 233), (0, 158, 115), (240, 228, 66),
@@ -53,11 +55,11 @@ def tile(images, columns=4, cell=384):
 
 
 def save_png(path, rgb):
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
-        raise OSError(f"could not write {path}")
-    return path
+    """Write ``rgb`` as a PNG atomically (recorded in the run folder's manifest when written into one)."""
+    ok, png = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise ValueError(f"could not encode {path} as PNG")
+    return write_atomically(record_if_run_folder(path), lambda tmp: tmp.write_bytes(png.tobytes()), png.nbytes)
 
 
 def draw_ground_truth(image, record, class_names):

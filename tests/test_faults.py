@@ -77,9 +77,11 @@ def test_overwrite_keeps_the_users_files_and_removes_the_old_runs(small_shapes, 
     assert weights.name not in recorded and notes.name not in recorded
     # evaluation outputs beside the checkpoint belong to the run too
     _tool("eval_voc", "--checkpoint", out / "model_final.pth", monkeypatch=monkeypatch)
+    _tool("visualize", "--checkpoint", out / "model_final.pth", "--num-images", 2, monkeypatch=monkeypatch)
     evaluated = set(written_files(out)) - set(recorded)
     assert {"model_final.shapes_val.predictions.json", "model_final.shapes_val.eval_voc.json",
-            "model_final.shapes_val.voc_results/comp4_det_shapes_val_circle.txt"} <= evaluated
+            "model_final.shapes_val.voc_results/comp4_det_shapes_val_circle.txt",
+            "model_final.shapes_val.predictions.png"} <= evaluated
     assert all((out / name).is_file() for name in evaluated)
 
     before = weights.read_bytes()
@@ -186,20 +188,23 @@ def test_the_lock_holder_is_named_and_the_lock_is_released(tmp_path):
 
 
 # --- a signal to the whole process group, with loader workers ------------------------------------------
-def _shapes_yaml(small_shapes, tmp_path):
+def _train_det_command(small_shapes, tiny, tmp_path, *args):
+    """(argv, env) of train_det as its own process on the small shapes tree, writing to tmp_path/run."""
     data = tmp_path / "shapes.yaml"
     data.write_text(f"format: coco\nimages: {small_shapes}/shapes/JPEGImages\n"
                     f"annotations: {small_shapes}/shapes/instances_train.json\n")
-    return data
+    env = {**os.environ, "DETECTION_DATASETS": str(small_shapes), "OMP_NUM_THREADS": "1"}
+    argv = [sys.executable, "tools/train_det.py", "--config", str(tiny), "--dataset", str(data),
+            "--output", str(tmp_path / "run"), *map(str, args)]
+    return argv, env
 
 
 @pytest.mark.slow
 def test_sigterm_to_the_process_group_with_workers_saves_and_exits_143(small_shapes, tiny, tmp_path):
     out = tmp_path / "run"
-    env = {**os.environ, "DETECTION_DATASETS": str(small_shapes), "OMP_NUM_THREADS": "1"}
-    argv = ["tools/train_det.py", "--config", str(tiny), "--dataset", str(_shapes_yaml(small_shapes, tmp_path)),
-            "--max-iter", "1000", "--num-workers", "2", "--output", str(out), "solver.checkpoint_period=1000"]
-    process = subprocess.Popen([sys.executable, *argv], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+    argv, env = _train_det_command(small_shapes, tiny, tmp_path, "--max-iter", 1000, "--num-workers", 2,
+                                   "solver.checkpoint_period=1000")
+    process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, start_new_session=True)
     metrics = out / "metrics.jsonl"
     deadline = time.time() + 180
@@ -250,10 +255,8 @@ def _limit_file_size(limit):
 def test_a_real_failed_write_gives_one_error_and_no_partial_file(small_shapes, tiny, tmp_path):
     """Files may grow to 2 MB in this process: checkpoints (about 60 MB) fail in torch.save's own writer."""
     out = tmp_path / "run"
-    env = {**os.environ, "DETECTION_DATASETS": str(small_shapes), "OMP_NUM_THREADS": "1"}
-    argv = ["tools/train_det.py", "--config", str(tiny), "--dataset", str(_shapes_yaml(small_shapes, tmp_path)),
-            "--max-iter", "2", "--output", str(out)]
-    result = subprocess.run([sys.executable, *argv], cwd=ROOT, env=env, capture_output=True, text=True,
+    argv, env = _train_det_command(small_shapes, tiny, tmp_path, "--max-iter", 2)
+    result = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True,
                             preexec_fn=_limit_file_size(2_000_000))
     assert result.returncode == 2, result.stderr
     errors = [ln for ln in result.stderr.splitlines() if ln.startswith("error:")]

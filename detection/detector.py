@@ -11,13 +11,19 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Optional, Sequence, Union
 
+from torch import nn
 from torchvision.models.detection import FasterRCNN, MaskRCNN
 from torchvision.models.detection.transform import GeneralizedRCNNTransform
+from torchvision.ops.misc import FrozenBatchNorm2d
 
 import backbones
 from backbones.errors import UserError, check_choice
 
 from .necks import NECKS
+
+BOX_HEADS = ("mlp", "4conv1fc")  # the FPN box head (detection.necks.fpn)
+HEAD_NORMS = ("bn", "gn")        # head_norm's choices besides None
+COMPAT_MODES = ("torchvision", "detectron2")  # DetectorConfig.compat
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,13 @@ class DetectorConfig:
     aspect_ratios: Sequence[float] = (0.5, 1.0, 2.0)
     box_representation_size: int = 1024  # FPN box head MLP width
     mask_head_layers: Sequence[int] = (256, 256, 256, 256)  # FPN mask head convs (Mask R-CNN's 4 x 256)
+    # FPN heads beyond the FPN paper's (torchvision's *_fpn_v2 models: conv depth 2, "4conv1fc", "bn")
+    rpn_conv_depth: int = 1              # 3x3 convs of the RPN head before its two 1x1 outputs
+    box_head: str = "mlp"                # "mlp": two FC layers; "4conv1fc": 4 3x3 convs (256) + one FC layer
+    head_norm: Optional[str] = None      # None | bn | gn: a norm after each conv of the FPN, the 4conv1fc
+                                         # box head and the mask head (not the RPN head); None: conv biases
+    backbone_norm_eps: Optional[float] = None  # eps of the backbone's (frozen) BatchNorms; None: 1e-5
+                                         # (torchvision's fasterrcnn/maskrcnn_resnet50_fpn COCO_V1: 0.0)
     # image resizing inside the model (GeneralizedRCNNTransform); a list = multi-scale training
     min_size: Union[int, Sequence[int]] = 800
     max_size: int = 1333
@@ -53,6 +66,14 @@ class DetectorConfig:
     box_score_thresh: float = 0.05
     box_nms_thresh: float = 0.5
     box_detections_per_img: int = 100
+    # "torchvision": torchvision's inference; "detectron2": detectron2 0.6's GeneralizedRCNN inference
+    # (unrounded anchors at nominal strides, ROIAlignV2, its resize rule, filters and mask pasting), for
+    # detectron2 model-zoo weights; see detection.detectron2_compat
+    compat: str = "torchvision"
+    # a trained detector to start from (--init; detection.init): its architecture and weights, the
+    # class-dependent rows of matching class names kept ("match") or all re-initialised ("reinit")
+    init: Optional[str] = None
+    init_classes: str = "match"
 
     TORCHVISION_KEYS = ("rpn_pre_nms_top_n_train", "rpn_pre_nms_top_n_test", "rpn_post_nms_top_n_train",
                         "rpn_post_nms_top_n_test", "rpn_batch_size_per_image", "box_batch_size_per_image",
@@ -79,12 +100,25 @@ class DetectorConfig:
     def validate(self) -> "DetectorConfig":
         """Check names and numbers before anything expensive happens."""
         check_choice("neck", self.neck, NECKS)
+        check_choice("compat", self.compat, COMPAT_MODES)
+        check_choice("model.init_classes", self.init_classes, ("match", "reinit"))
         check_choice("backbone", self.backbone, backbones.names())
         if not isinstance(self.num_classes, int) or self.num_classes < 1:
             raise UserError(f"num_classes must be a positive integer (background excluded), "
                             f"got {self.num_classes!r}")
         if self.mask and not self.mask_head_layers:
             raise UserError("mask_head_layers needs at least one conv width, e.g. [256, 256, 256, 256]")
+        check_choice("box_head", self.box_head, BOX_HEADS)
+        if self.head_norm is not None:
+            check_choice("head_norm", self.head_norm, HEAD_NORMS)
+        if not isinstance(self.rpn_conv_depth, int) or self.rpn_conv_depth < 1:
+            raise UserError(f"rpn_conv_depth must be an integer >= 1, got {self.rpn_conv_depth!r}")
+        if self.backbone_norm_eps is not None and not self.backbone_norm_eps >= 0:
+            raise UserError(f"backbone_norm_eps must be >= 0 (or null: the layers' 1e-5), "
+                            f"got {self.backbone_norm_eps!r}")
+        if self.neck != "fpn" and (self.box_head != "mlp" or self.head_norm or self.rpn_conv_depth != 1):
+            raise UserError(f"box_head, head_norm and rpn_conv_depth are FPN head options; with neck "
+                            f"{self.neck!r} leave them at their defaults (mlp, null, 1) or use neck fpn")
         return self
 
     def to_dict(self) -> dict:
@@ -125,6 +159,10 @@ def build_detector(config: Optional[DetectorConfig] = None, load_pretrained: boo
                if k in accepted and v is not None}
     net = backbones.build(cfg.backbone, pretrained=cfg.pretrained if load_pretrained else "none", norm=cfg.norm,
                           freeze_at=cfg.freeze_at, **options)
+    if cfg.backbone_norm_eps is not None:  # as torchvision's overwrite_eps, for weights trained with another eps
+        for m in net.modules():
+            if isinstance(m, (nn.BatchNorm2d, FrozenBatchNorm2d)):
+                m.eps = cfg.backbone_norm_eps
     # what the weights required is recorded, so a rebuild without them (checkpoints, resume) matches
     stride_in_1x1 = net.weights_options.get("stride_in_1x1", cfg.stride_in_1x1)
     if stride_in_1x1 is None and "stride_in_1x1" in accepted:
@@ -138,6 +176,9 @@ def build_detector(config: Optional[DetectorConfig] = None, load_pretrained: boo
     t = detector.transform
     detector.transform = DetectorTransform(t.min_size, t.max_size, t.image_mean, t.image_std)
     detector.config = cfg
+    if cfg.compat == "detectron2":
+        from .detectron2_compat import make_detectron2_compatible
+        make_detectron2_compatible(detector, cfg.neck)
     return detector
 
 

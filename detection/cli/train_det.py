@@ -28,6 +28,13 @@ def parse_args(argv=None):
                    "msra, timm_a1_in1k, detectron2_...), none, a file (.pth/.pkl/.safetensors, layout "
                    "recognised), or SOURCE:FILE for a local copy of a source (default: torchvision; "
                    "none for the shapes dataset)")
+    p.add_argument("--init", help="start from a trained detector: its architecture and weights, the class layers "
+                   "fitted to this dataset's classes (a checkpoint of ours; a torchvision COCO model such as "
+                   "maskrcnn_resnet50_fpn_v2, NAME:WEIGHTS or NAME:FILE; a detectron2 zoo entry such as "
+                   "COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_3x, or its .pkl)")
+    p.add_argument("--init-classes", choices=("match", "reinit"),
+                   help="with --init: start classes whose names match the source's from its rows (match, the "
+                   "default) or initialise every class layer afresh (reinit)")
     p.add_argument("--max-iter", type=int, help="number of training iterations (solver.max_iter, >= 1)")
     p.add_argument("--output", default="output/train", help="folder for checkpoints and metrics")
     p.add_argument("--resume", action="store_true", help="continue the run in --output from its last checkpoint")
@@ -43,7 +50,8 @@ def parse_args(argv=None):
 def flags(args) -> dict:
     """The settings the flags give ({section: {key: value}}; None: not given). Values pass unchanged (0 too):
     the config checks each setting's range, whichever way it was given."""
-    return {"model": {"backbone": args.backbone, "neck": args.neck, "mask": args.mask, "pretrained": args.pretrained},
+    return {"model": {"backbone": args.backbone, "neck": args.neck, "mask": args.mask, "pretrained": args.pretrained,
+                      "init": args.init, "init_classes": args.init_classes},
             "data": {"train": args.dataset, "num_workers": args.num_workers},
             "solver": {"max_iter": args.max_iter}, "runtime": {"device": args.device}}
 

@@ -8,16 +8,20 @@ from typing import Optional
 
 import torch
 
+from backbones.atomic_files import write_text
 from backbones.errors import UserError
 
 from ..data.dataset import DetectionDataset
 from ..detector import build_detector
 from ..engine import distributed
-from ..engine.run_folder import files_read_from, remove_previous_run, write_config
+from ..engine.run_folder import files_read_from, record, remove_previous_run, write_config
 from ..engine.run_lock import LOCK_FILE, RunLock
 from ..engine.trainer import TrainResult, train
+from ..init.surgery import transplant
 from .data import evaluation_dataset, training_dataset
 from .resolve import Run
+
+INIT_REPORT = "init_report.txt"
 
 
 @dataclass
@@ -29,6 +33,7 @@ class BuiltRun:
     dataset: DetectionDataset
     eval_dataset: Optional[DetectionDataset]
     device: str
+    init_report: Optional[list] = None   # what --init loaded, kept and re-initialised (saved as INIT_REPORT)
 
     def train(self, progress=True, resume_command=None) -> TrainResult:
         """Train in ``run.output``, holding its lock; continues the run when ``run.resume``.
@@ -46,6 +51,8 @@ class BuiltRun:
                     if run.overwrite:
                         remove_previous_run(output, keep=files_read_from(output, run.to_dict()))
                     write_config(output, run.to_dict())
+                    if self.init_report is not None:
+                        write_text(record(output / INIT_REPORT), "\n".join(self.init_report) + "\n")
                 distributed.barrier()  # the folder is ready before any rank writes
             return train(self.model.to(self.device), self.dataset, run.config.solver, output,
                          runtime=run.config.runtime, num_workers=run.config.data.num_workers,
@@ -66,8 +73,15 @@ def build_run(run: Run) -> BuiltRun:
         if cfg.solver.eval_period else None
     torch.manual_seed(cfg.solver.seed)  # the initial weights too
     model = build_detector(cfg.model, load_pretrained=not run.resuming)
+    init_report = None
+    if run.init_source is not None:
+        source = run.init_source
+        report = transplant(model, source.state_dict, source.class_names, run.class_names, cfg.model.init_classes)
+        init_report = report.lines(source.description)
+        if distributed.is_main():
+            print("\n".join(init_report))
     run = dataclasses.replace(run, config=dataclasses.replace(cfg, model=model.config))
-    return BuiltRun(run, model, dataset, eval_dataset, device)
+    return BuiltRun(run, model, dataset, eval_dataset, device, init_report)
 
 
 def resume_command_line() -> str:

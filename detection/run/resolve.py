@@ -25,12 +25,16 @@ from typing import Optional, Sequence, Union
 
 from backbones.errors import UserError
 
-from ..config import TrainConfig, load_config, merge, parse_overrides
+from ..config import SECTIONS, TrainConfig, load_config, merge, parse_overrides, read_sections
 from ..data.catalog import PAIRS, evaluation_split
 from ..engine.checkpointer import Checkpointer
 from ..engine.device import resolve_device
 from ..engine.run_folder import CONFIG_FILE, check_output_folder, config_differences
 from ..engine.solver import scale_to_batch
+from ..init.architecture import with_source_architecture
+from ..init.source import InitSource
+from ..init.sources import resolve_init
+from ..init.surgery import check_class_names
 from .configs import find_config
 from .data import training_data
 
@@ -46,6 +50,10 @@ class Run:
     resume: bool = False                 # continue the run in ``output``
     overwrite: bool = False              # start again in an ``output`` that holds a run
     resuming: bool = False               # ``resume`` and ``output`` holds a checkpoint: weights come from it
+    # ``model.init``'s detector, read once (its weights go into the model when it is built); None when
+    # the run starts from backbone weights or resumes from a checkpoint
+    init_source: Optional[InitSource] = dataclasses.field(default=None, compare=False, repr=False)
+    notes: tuple = ()                    # what resolving decided that the user should read (printed)
 
     def to_dict(self) -> dict:
         return self.config.to_dict()
@@ -110,8 +118,29 @@ def resolve_run(config=None, flags: Optional[dict] = None, overrides: Sequence[s
     if saved is None and resume and output is not None and (output / CONFIG_FILE).is_file():
         saved = output / CONFIG_FILE
     cfg = resolve_config(config, flags, overrides, saved, log)
+    resuming = bool(resume and output is not None and Checkpointer(output).last() is not None)
+    source, notes = None, ()
+    if cfg.model.init and not resuming:
+        source = resolve_init(cfg.model.init)
+        model_cfg, notes = with_source_architecture(cfg.model, source, explicit_model_keys(config, flags, overrides),
+                                                    set(config_overrides(flags).get("model", {})))
+        cfg = dataclasses.replace(cfg, model=model_cfg)
+        if log is not None:
+            for line in notes:
+                log(line)
     if class_names is None:
         class_names = training_data(cfg.data.train).class_names
+    if source is not None:
+        check_class_names(class_names, f"the classes of {cfg.data.train}")
     cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, num_classes=len(class_names)).validate())
-    resuming = bool(resume and output is not None and Checkpointer(output).last() is not None)
-    return Run(cfg, tuple(class_names), output, resume, overwrite, resuming)
+    return Run(cfg, tuple(class_names), output, resume, overwrite, resuming, source, tuple(notes))
+
+
+def explicit_model_keys(config=None, flags: Optional[dict] = None, overrides: Sequence[str] = ()) -> set:
+    """The model settings the user set: in the config file (with its bases) or on the command line."""
+    keys = set(config_overrides(flags, overrides).get("model", {}))
+    path = find_config(config) if config is not None else None
+    if path is not None:
+        raw, _ = read_sections(path, None, SECTIONS)
+        keys |= set(raw.get("model") or {})
+    return keys

@@ -32,7 +32,7 @@ def parse_args(argv=None):
                    "fitted to this dataset's classes (a checkpoint of ours; a torchvision COCO model such as "
                    "maskrcnn_resnet50_fpn_v2, NAME:WEIGHTS or NAME:FILE; a detectron2 zoo entry such as "
                    "COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_3x, or its .pkl)")
-    p.add_argument("--init-classes", choices=("match", "reinit"),
+    p.add_argument("--init-classes", metavar="match|reinit",
                    help="with --init: start classes whose names match the source's from its rows (match, the "
                    "default) or initialise every class layer afresh (reinit)")
     p.add_argument("--max-iter", type=int, help="number of training iterations (solver.max_iter, >= 1)")

@@ -105,12 +105,15 @@ class Backbone(nn.Module):
                     break  # later stages are not needed
         return outputs
 
-    def freeze(self, freeze_at: int):
+    def freeze(self, freeze_at: int, freeze_norm: bool = True):
         """Freeze the first ``freeze_at`` stages (detectron2's convention).
 
         For ResNets the stem counts as stage 1: ``freeze_at=2`` freezes the
         stem and res2, detectron2's default for fine-tuning; ``0`` freezes
-        nothing. Frozen stages also get their BatchNorms frozen.
+        nothing. Frozen stages also get their BatchNorms frozen, unless
+        ``freeze_norm=False``: then only their parameters stop learning and
+        their BatchNorms still use batch statistics in train mode (what
+        torchvision's ``trainable_backbone_layers`` does to BatchNorm backbones).
         """
         names = self.stage_names
         if not 0 <= freeze_at <= len(names):
@@ -120,7 +123,7 @@ class Backbone(nn.Module):
             for path in self._stages[name][0]:
                 parent_path, _, attr = path.rpartition(".")
                 parent = self.get_submodule(parent_path) if parent_path else self
-                module = freeze_batchnorm(getattr(parent, attr))
+                module = freeze_batchnorm(getattr(parent, attr)) if freeze_norm else getattr(parent, attr)
                 setattr(parent, attr, module)
                 for p in module.parameters():
                     p.requires_grad_(False)

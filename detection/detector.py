@@ -51,6 +51,9 @@ class DetectorConfig:
                                          # box head and the mask head (not the RPN head); None: conv biases
     backbone_norm_eps: Optional[float] = None  # eps of the backbone's (frozen) BatchNorms; None: 1e-5
                                          # (torchvision's fasterrcnn/maskrcnn_resnet50_fpn COCO_V1: 0.0)
+    # the frozen stages' BatchNorms (norm bn) become FrozenBatchNorm2d; False: they stay BatchNorm with
+    # frozen weights whose statistics still move in train mode, as in torchvision's *_fpn_v2 models
+    freeze_norm: bool = True
     # image resizing inside the model (GeneralizedRCNNTransform); a list = multi-scale training
     min_size: Union[int, Sequence[int]] = 800
     max_size: int = 1333
@@ -158,7 +161,9 @@ def build_detector(config: Optional[DetectorConfig] = None, load_pretrained: boo
     options = {k: v for k, v in (("shortcut", cfg.shortcut), ("stride_in_1x1", cfg.stride_in_1x1))
                if k in accepted and v is not None}
     net = backbones.build(cfg.backbone, pretrained=cfg.pretrained if load_pretrained else "none", norm=cfg.norm,
-                          freeze_at=cfg.freeze_at, **options)
+                          freeze_at=cfg.freeze_at if cfg.freeze_norm else 0, **options)
+    if not cfg.freeze_norm:
+        net.freeze(cfg.freeze_at, freeze_norm=False)
     if cfg.backbone_norm_eps is not None:  # as torchvision's overwrite_eps, for weights trained with another eps
         for m in net.modules():
             if isinstance(m, (nn.BatchNorm2d, FrozenBatchNorm2d)):

@@ -54,6 +54,8 @@ CASES = [
     Case("starting from a detector (--init)", "an unknown source name", "train_det",
          _train("--init", "maskrcnn_r50", checkpoint=False),
          "is neither a file nor a known detector; use a checkpoint of ours, a torchvision COCO model"),
+    Case("starting from a detector (--init)", "an unknown weights name of a torchvision model", "train_det",
+         _train("--init", "maskrcnn_resnet50_fpn_v2:COCO_V9", checkpoint=False), "COCO_V1"),
     Case("starting from a detector (--init)", "a file that does not exist", "train_det",
          _train("--init", "mine/model_final.pth", checkpoint=False), "mine/model_final.pth: no such file"),
     Case("starting from a detector (--init)", "backbone weights given as `--init`", "train_det",
@@ -70,7 +72,7 @@ CASES = [
          "--pretrained torchvision and --init source.pth both give the backbone's weights; pass one"),
     Case("starting from a detector (--init)", "a dataset naming a class twice (`cat`, `Cat`)", "train_det",
          _train("--init", "source.pth", names=("cat", "Cat")),
-         "names a class twice: 'cat' and 'Cat'"),
+         "'cat' and 'Cat' are one class twice"),
     Case("starting from a detector (--init)", "`--init-classes` other than match or reinit", "train_det",
          _train("--init", "source.pth", "--init-classes", "keep"), "model.init_classes 'keep'"),
 ]

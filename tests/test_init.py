@@ -37,7 +37,8 @@ def test_voc_names_find_their_coco_classes_case_insensitively():
 
 
 def test_a_class_list_naming_a_class_twice_is_refused():
-    with pytest.raises(UserError, match="names a class twice: 'tvmonitor' and 'TV' \\(both match 'tv'\\)"):
+    message = "the dataset: 'tvmonitor' and 'TV' are one class twice \\(both match 'tv'\\)"
+    with pytest.raises(UserError, match=message):
         match_classes(["tvmonitor", "person", "TV"], COCO_CLASSES)
 
 

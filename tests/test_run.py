@@ -113,3 +113,22 @@ def test_a_checkpoint_is_evaluated_on_its_training_runs_test_split():
         "voc_2007_test"
     with pytest.raises(UserError, match="does not say which dataset it was trained on; pass --dataset"):
         default_test_dataset({"train_config": None})
+
+
+def test_the_training_data_cache_tells_two_dataset_files_of_the_same_relative_name_apart(tmp_path, monkeypatch):
+    """A relative dataset name names another file from another folder (and a rewritten file is read again)."""
+    import json
+
+    from detection.run.data import training_data
+
+    def dataset(folder, names):
+        folder.mkdir()
+        categories = [{"id": k, "name": n} for k, n in enumerate(names, 1)]
+        (folder / "gt.json").write_text(json.dumps({"images": [], "annotations": [], "categories": categories}))
+        (folder / "d.yaml").write_text("format: coco\nannotations: gt.json\nimages: .\n")
+    dataset(tmp_path / "a", ["cat", "dog"])
+    dataset(tmp_path / "b", ["cat", "Cat"])
+    monkeypatch.chdir(tmp_path / "a")
+    assert training_data("d.yaml").class_names == ["cat", "dog"]
+    monkeypatch.chdir(tmp_path / "b")
+    assert training_data("d.yaml").class_names == ["cat", "Cat"]

@@ -38,7 +38,7 @@ def check_class_names(names: Sequence[str], what: str):
     for name in names:
         key = canonical(name)
         if key in seen:
-            raise UserError(f"{what} names a class twice: {seen[key]!r} and {name!r} (both match {key!r}); "
+            raise UserError(f"{what}: {seen[key]!r} and {name!r} are one class twice (both match {key!r}); "
                             f"give each class one name")
         seen[key] = name
 

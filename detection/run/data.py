@@ -1,22 +1,31 @@
 """The data of a run: the training set (loaded once per process) and the evaluation set."""
 import dataclasses
 from functools import lru_cache
+from pathlib import Path
 
 from backbones.errors import UserError
 
-from ..data.catalog import data_root, load_dataset
+from ..data.catalog import data_root, is_dataset_file, load_dataset
 from ..data.dataset import DetectionDataset, require_image_files
 from ..data.transforms import train_augmentation
 from ..engine import distributed
 
 
 def training_data(name):
-    """The training split ``name`` as loaded records; resolving and building a run share one load."""
-    return _load_training(name, str(data_root()))
+    """The training split ``name`` as loaded records; resolving and building a run share one load.
+
+    The load is cached per process under what identifies the data: a dataset YAML by its absolute path
+    and modification time (a relative name means another file in another folder), a named dataset
+    with $DETECTION_DATASETS.
+    """
+    key = str(name)
+    if is_dataset_file(key) and Path(key).is_file():
+        key = f"{Path(key).resolve()}@{Path(key).stat().st_mtime_ns}"
+    return _load_training(key, str(name), str(data_root()))
 
 
 @lru_cache(maxsize=4)
-def _load_training(name, root):  # root: $DETECTION_DATASETS is part of the key
+def _load_training(key, name, root):  # the key and the data root identify the data; name is what to load
     return load_dataset(name, "train")
 
 

@@ -5,6 +5,7 @@ replaced by seeded random ones, made non-trivial so that there are detections), 
 ``torchvision_source(name, weights=FILE)`` on the file torchvision's ``state_dict()`` gives, detect the
 same boxes, scores, labels and masks on real photographs (tests/data, see its README).
 """
+import dataclasses
 import urllib.error
 from pathlib import Path
 
@@ -324,3 +325,34 @@ def test_a_file_that_runs_code_is_refused(tmp_path):
     path = tmp_path / "evil.pth"
     path.write_bytes(pickle.dumps(Evil(), protocol=2))
     assert "not a PyTorch weight file that can be loaded safely" in _error("maskrcnn_resnet50_fpn", weights=str(path))
+
+
+def test_right_after_init_coco_classes_keep_torchvisions_outputs(images, tmp_path, monkeypatch):
+    """A dog/person/unicorn dataset started from fasterrcnn_resnet50_fpn: dog and person give the logits and box
+    deltas of torchvision's COCO model for COCO's dog (id 18) and person (id 1), unicorn starts fresh."""
+    from detection.init.surgery import transplant
+    path, state = _torchvision_file("fasterrcnn_resnet50_fpn", images, tmp_path / "tv.pth")
+    theirs = _torchvision_with_weights("fasterrcnn_resnet50_fpn", state, monkeypatch)
+    source = torchvision_source("fasterrcnn_resnet50_fpn", str(path))
+    classes = ("dog", "Person", "unicorn")
+    torch.manual_seed(3)
+    ours = build_detector(dataclasses.replace(source.config, num_classes=3), load_pretrained=False)
+    report = transplant(ours, source.state_dict, source.class_names, classes)
+    assert report.classes == [("dog", "dog"), ("Person", "person"), ("unicorn", None)]
+
+    def class_outputs(model):
+        model.eval()
+        _make_fast(model)
+        with torch.no_grad():
+            batch, _ = model.transform(images[:1])
+            features = model.backbone(batch.tensors)
+            proposals, _ = model.rpn(batch, features)
+            heads = model.roi_heads
+            x = heads.box_head(heads.box_roi_pool(features, [proposals[0][:50]], batch.image_sizes))
+            logits, deltas = heads.box_predictor(x)
+        return logits, deltas.reshape(len(deltas), -1, 4)
+    (our_logits, our_deltas), (tv_logits, tv_deltas) = class_outputs(ours), class_outputs(theirs)
+    # a 4-row and a 91-row linear layer sum in different orders: equal to float rounding, not bit for bit
+    torch.testing.assert_close(our_logits[:, [0, 1, 2]], tv_logits[:, [0, 18, 1]], rtol=0, atol=1e-5)
+    torch.testing.assert_close(our_deltas[:, [0, 1, 2]], tv_deltas[:, [0, 18, 1]], rtol=0, atol=1e-5)
+    assert (our_logits[:, 3] - tv_logits[:, 2]).abs().max() > 1e-2  # unicorn is no source class's copy

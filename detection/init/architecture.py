@@ -18,8 +18,8 @@ from ..detector import DetectorConfig
 from .source import InitSource
 
 # set by the user -> the user's; unset -> the source's (the rest always comes from the source)
-TUNING_KEYS = ("norm", "freeze_at", "freeze_norm", "min_size", "max_size", "rpn_pre_nms_top_n_train", "rpn_post_nms_top_n_train",
-               "rpn_batch_size_per_image", "box_batch_size_per_image")
+TUNING_KEYS = ("norm", "freeze_at", "freeze_norm", "min_size", "max_size", "rpn_pre_nms_top_n_train",
+               "rpn_post_nms_top_n_train", "rpn_batch_size_per_image", "box_batch_size_per_image")
 # the run's own, never the source's
 RUN_KEYS = ("num_classes", "pretrained", "init", "init_classes")
 

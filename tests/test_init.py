@@ -154,3 +154,18 @@ def test_a_file_that_is_not_a_detector_is_described(tmp_path):
         resolve_init(tmp_path / "classifier.pth")
     with pytest.raises(UserError, match="backbone weights only; pass them as --pretrained"):
         resolve_init(tmp_path / "backbone.pth")
+
+
+def test_a_mask_source_on_data_without_masks_trains_boxes_only(tmp_path):
+    _source_checkpoint(tmp_path / "source.pth", mask=True)
+    source = resolve_init(tmp_path / "source.pth")
+    config, notes = with_source_architecture(dataclasses.replace(source.config, mask=False), source,
+                                             data_has_masks=False)
+    assert not config.mask and "boxes only (the data has no instance masks)" in notes[1]
+    config, _ = with_source_architecture(dataclasses.replace(source.config, mask=False), source)
+    assert config.mask  # data with masks: the source's Mask R-CNN
+    model = build_detector(dataclasses.replace(config, mask=False, num_classes=2), load_pretrained=False)
+    report = transplant(model, source.state_dict, source.class_names, ("circle", "square"))
+    assert report.unused and all(n.startswith(("roi_heads.mask_head", "roi_heads.mask_predictor"))
+                                 for n in report.unused)
+    assert "roi_heads.mask_head.* (" in "\n".join(report.lines("src"))

@@ -25,11 +25,13 @@ RUN_KEYS = ("num_classes", "pretrained", "init", "init_classes")
 
 
 def with_source_architecture(model: DetectorConfig, source: InitSource, explicit: Iterable[str] = (),
-                             flags: Iterable[str] = ()) -> Tuple[DetectorConfig, List[str]]:
+                             flags: Iterable[str] = (),
+                             data_has_masks: bool = True) -> Tuple[DetectorConfig, List[str]]:
     """``model`` with ``source``'s architecture; returns it and the lines saying what was replaced.
 
     ``explicit``: model keys the user set (config file, flags, overrides); ``flags``: those set by
-    command-line flags, which may not contradict the source.
+    command-line flags, which may not contradict the source. A Mask R-CNN source on data without masks
+    (or with ``model.mask=false`` set) trains as a Faster R-CNN: its mask head is left unused.
     """
     explicit, flags = set(explicit), set(flags)
     theirs = source.config
@@ -53,8 +55,15 @@ def with_source_architecture(model: DetectorConfig, source: InitSource, explicit
                 replaced.append(f"model.{key} {getattr(model, key)!r} -> {value!r}")
             values[key] = value
     # the weights come from the source: no backbone weights to fetch
+    boxes_only = theirs.mask and (not data_has_masks or ("mask" in explicit and not model.mask))
+    if boxes_only:
+        values["mask"] = False
+        replaced = [r for r in replaced if not r.startswith("model.mask ")]
     config = dataclasses.replace(model, **values, pretrained="none")
     notes = [f"--init {source.name}: architecture and input normalisation from {source.description}"]
+    if boxes_only:
+        notes.append("  boxes only (" + ("the data has no instance masks" if not data_has_masks else "model.mask=false")
+                     + "): a Faster R-CNN; the source's mask head is left unused")
     if replaced:
         notes.append("  the config's model settings replaced by the source's: " + ", ".join(replaced))
     return config.validate(), notes

@@ -63,14 +63,25 @@ class SurgeryReport:
     unused: List[str] = field(default_factory=list)         # in the source, not in the model
     classes: List[tuple] = field(default_factory=list)      # (dataset class, source class or None)
 
+    @staticmethod
+    def _names(names: List[str]) -> str:
+        """The names, or for many, their modules with counts (``roi_heads.mask_head.* (24)``)."""
+        if len(names) <= 6:
+            return ", ".join(names) or "-"
+        groups: Dict[str, int] = {}
+        for name in names:
+            prefix = ".".join(name.split(" ")[0].split(".")[:2]) + ".*"
+            groups[prefix] = groups.get(prefix, 0) + 1
+        return ", ".join(f"{prefix} ({n})" for prefix, n in groups.items())
+
     def lines(self, source_name: str) -> List[str]:
         started = [f"{c} <- {s}" for c, s in self.classes if s is not None]
         fresh = [c for c, s in self.classes if s is None]
         out = [f"initialised from {source_name}:",
                f"  loaded            {len(self.loaded)} tensors",
-               f"  partially kept    {len(self.partial)}: {', '.join(self.partial) or '-'}",
-               f"  re-initialised    {len(self.reinitialised)}: {', '.join(self.reinitialised) or '-'}",
-               f"  unused            {len(self.unused)}: {', '.join(self.unused) or '-'}",
+               f"  partially kept    {len(self.partial)}: {self._names(self.partial)}",
+               f"  re-initialised    {len(self.reinitialised)}: {self._names(self.reinitialised)}",
+               f"  unused            {len(self.unused)}: {self._names(self.unused)}",
                f"  classes from the source ({len(started)}): {', '.join(started) or '-'}",
                f"  classes starting fresh ({len(fresh)}): {', '.join(fresh) or '-'}"]
         return out

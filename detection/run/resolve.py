@@ -122,8 +122,10 @@ def resolve_run(config=None, flags: Optional[dict] = None, overrides: Sequence[s
     source, notes = None, ()
     if cfg.model.init and not resuming:
         source = resolve_init(cfg.model.init)
+        data = training_data(cfg.data.train)
         model_cfg, notes = with_source_architecture(cfg.model, source, explicit_model_keys(config, flags, overrides),
-                                                    set(config_overrides(flags).get("model", {})))
+                                                    set(config_overrides(flags).get("model", {})),
+                                                    data_has_masks=has_masks(data))
         cfg = dataclasses.replace(cfg, model=model_cfg)
         if log is not None:
             for line in notes:
@@ -134,6 +136,11 @@ def resolve_run(config=None, flags: Optional[dict] = None, overrides: Sequence[s
         check_class_names(class_names, f"the classes of {cfg.data.train}")
     cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, num_classes=len(class_names)).validate())
     return Run(cfg, tuple(class_names), output, resume, overwrite, resuming, source, tuple(notes))
+
+
+def has_masks(data) -> bool:
+    """Whether every object of the data has an instance mask (what Mask R-CNN training needs)."""
+    return all(r.segmentations is not None for r in data.records if len(r.boxes))
 
 
 def explicit_model_keys(config=None, flags: Optional[dict] = None, overrides: Sequence[str] = ()) -> set:

@@ -25,6 +25,7 @@ from detection.convert_detectron2 import (COCO_CATEGORY_IDS, COCO_CLASSES, build
                                           convert_detectron2_detector, main)
 from detection.engine.checkpoint import load_detector
 from detection.run.evaluate import default_test_dataset
+from detectron2_random import randomise_detectron2
 
 # detectron2 0.6's own: meshgrid without indexing=, logger.warn
 pytestmark = [pytest.mark.filterwarnings("ignore:torch.meshgrid:UserWarning"),
@@ -219,16 +220,7 @@ def models():
         warnings.filterwarnings("ignore", message=".*torch.jit.script.* is deprecated", category=FutureWarning)
         from detectron2.modeling import build_model
     torch.manual_seed(0)
-    d2 = build_model(cfg).eval()
-    with torch.no_grad():
-        for name, value in d2.state_dict().items():  # every tensor random, so a mix-up shows
-            if name.endswith(("norm.weight", "running_var")):
-                value.uniform_(0.2, 0.6)
-            elif name.endswith(("bias", "running_mean")):
-                value.normal_(0, 0.1)
-        # a peaked class distribution, so that detections pass the 0.05 score threshold
-        d2.roi_heads.box_predictor.cls_score.weight.normal_(0, 0.05)
-        d2.roi_heads.mask_head.predictor.weight.normal_(0, 0.05)  # masks with shapes, not all on or off
+    d2 = randomise_detectron2(build_model(cfg).eval())
     # torchvision's components as they are: these tests measure and undo the documented differences
     # one by one (compat="detectron2", which undoes them all: tests/test_init_detectron2.py)
     config, state = convert_detectron2_detector(d2.state_dict(), compat="torchvision")

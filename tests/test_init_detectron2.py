@@ -29,6 +29,7 @@ from detection.convert_detectron2 import (COCO_CLASSES, _anchor_order, architect
                                           convert_detectron2_detector)
 from detection.detectron2_compat import detectron2_output_size, resize_8bit
 from detection.init.detectron2_zoo import DETECTRON2_ZOO, detectron2_source, zoo_file, zoo_url
+from detectron2_random import randomise_detectron2
 
 pytestmark = [pytest.mark.filterwarnings("ignore:torch.meshgrid:UserWarning"),
               pytest.mark.filterwarnings("ignore:The 'warn' method is deprecated:DeprecationWarning")]
@@ -160,18 +161,7 @@ def detectron2_model(config_name, post_nms_topk=None):
     if post_nms_topk:
         cfg.MODEL.RPN.POST_NMS_TOPK_TEST = post_nms_topk
     torch.manual_seed(0)
-    model = build_model(cfg).eval()
-    with torch.no_grad():
-        for name, value in model.state_dict().items():  # every tensor random, so a mix-up shows
-            if name.endswith(("norm.weight", "running_var")):
-                value.uniform_(0.2, 0.6)
-            elif name.endswith(("bias", "running_mean")):
-                value.normal_(0, 0.1)
-        # a peaked class distribution, so that detections pass the 0.05 score threshold
-        model.roi_heads.box_predictor.cls_score.weight.normal_(0, 0.05)
-        if cfg.MODEL.MASK_ON:
-            model.roi_heads.mask_head.predictor.weight.normal_(0, 0.05)  # masks with shapes
-    return model
+    return randomise_detectron2(build_model(cfg).eval())
 
 
 def compare(d2, ours, photos, label):

@@ -86,14 +86,16 @@ def shown(value) -> str:
     return _number(value)
 
 
-def check_settings(section: str, values: Mapping, ranges: Mapping[str, Range], where: str):
+def check_settings(section: str, values: Mapping, ranges: Mapping[str, Range], where: str,
+                   given: Optional[Mapping] = None):
     """Raise a :class:`UserError` for the first of ``values`` (a section's keys and values) outside its range,
-    e.g. ``config.yaml: solver.ims_per_batch=0: must be >= 1``. ``where``: the source's name, or a function
-    of (section, key) naming the source of that value."""
+    e.g. ``config.yaml: solver.ims_per_batch=0: must be >= 1``. ``where``: the config's name; ``given``:
+    the {section: {key: value}} the command line set, whose values are named as coming from there."""
+    from_command_line = (given or {}).get(section) or {}
     for key, valid in ranges.items():
         problem = valid.problem(values.get(key))
         if problem:
-            place = where(section, key) if callable(where) else where
+            place = "command line" if key in from_command_line else where
             raise UserError(f"{place}: {section}.{key}={shown(values[key])}: {problem}")
 
 

@@ -244,14 +244,15 @@ def read_sections(path, overrides: Optional[dict], sections: dict):
     return merge({k: v or {} for k, v in raw.items()}, overrides or {}), where
 
 
-def build_sections(raw: dict, where: str, sections: dict, ranges: Optional[dict] = None, source=None) -> dict:
+def build_sections(raw: dict, where: str, sections: dict, ranges: Optional[dict] = None,
+                   given: Optional[dict] = None) -> dict:
     """{name: the section's dataclass built from ``raw[name]``, keys and types checked, and the values
-    against ``ranges`` ({name: {key: Range}}, e.g. :data:`RANGES`)}. ``source(section, key)``: where a
-    value came from, for the message (default: ``where``)."""
+    against ``ranges`` ({name: {key: Range}}, e.g. :data:`RANGES`)}. ``given``: the command line's
+    {section: {key: value}}, so that a value out of range names where it came from."""
     built = {}
     for name, cls in sections.items():
         built[name] = _section(cls, raw.get(name) or {}, f"{where} [{name}]")
-        check_settings(name, vars(built[name]), (ranges or {}).get(name, {}), source or where)
+        check_settings(name, vars(built[name]), (ranges or {}).get(name, {}), where, given)
     return built
 
 
@@ -263,10 +264,6 @@ def load_config(path=None, overrides: Optional[dict] = None) -> TrainConfig:
     if solver.get("schedule") is not None:
         _check_type(f"{where} [solver]", "schedule", solver["schedule"], str)
         raw["solver"] = apply_schedule(solver)
-    given = overrides or {}
-
-    def source(section, key):  # a value out of range names where it came from
-        return "command line" if key in (given.get(section) or {}) else where
-    cfg = TrainConfig(**build_sections(raw, where, SECTIONS, RANGES, source))
+    cfg = TrainConfig(**build_sections(raw, where, SECTIONS, RANGES, overrides))
     check_choice("runtime.amp", cfg.runtime.amp, AMP_MODES)
     return cfg

@@ -156,10 +156,8 @@ def validate(cfg: PretrainConfig, where="config", given=None):
     """Value checks the types cannot express: each setting in its range (:data:`RANGES`), then the names
     and the relations between settings; each message names the setting and what it may be. ``given``:
     the {section: {key: value}} the command line set, so an out-of-range value names where it came from."""
-    def source(section, key):
-        return "command line" if key in ((given or {}).get(section) or {}) else where
     for name, ranges in RANGES.items():
-        check_settings(name, vars(getattr(cfg, name)), ranges, source)
+        check_settings(name, vars(getattr(cfg, name)), ranges, where, given)
     s, d, e = cfg.solver, cfg.data, cfg.eval
     check_choice(f"solver.optimizer in {where}", s.optimizer, OPTIMIZERS)
     check_choice(f"solver.schedule in {where}", s.schedule, SCHEDULES)

@@ -51,8 +51,9 @@ def match_classes(dataset_classes: Sequence[str], source_classes: Sequence[str],
         return [None] * len(dataset_classes)
     source = {}
     for label, name in enumerate(source_classes, 1):
-        source.setdefault(canonical(name), label)  # placeholders such as torchvision's "N/A" match nothing
-    return [source.get(canonical(name)) if canonical(name) != "n/a" else None for name in dataset_classes]
+        if canonical(name) != "n/a":  # placeholders such as torchvision's "N/A" match nothing
+            source.setdefault(canonical(name), label)
+    return [source.get(canonical(name)) for name in dataset_classes]
 
 
 @dataclass

@@ -53,7 +53,6 @@ class Run:
     # ``model.init``'s detector, read once (its weights go into the model when it is built); None when
     # the run starts from backbone weights or resumes from a checkpoint
     init_source: Optional[InitSource] = dataclasses.field(default=None, compare=False, repr=False)
-    notes: tuple = ()                    # what resolving decided that the user should read (printed)
 
     def to_dict(self) -> dict:
         return self.config.to_dict()
@@ -119,7 +118,7 @@ def resolve_run(config=None, flags: Optional[dict] = None, overrides: Sequence[s
         saved = output / CONFIG_FILE
     cfg = resolve_config(config, flags, overrides, saved, log)
     resuming = bool(resume and output is not None and Checkpointer(output).last() is not None)
-    source, notes = None, ()
+    source = None
     if cfg.model.init and not resuming:
         source = resolve_init(cfg.model.init)
         data = training_data(cfg.data.train)
@@ -135,7 +134,7 @@ def resolve_run(config=None, flags: Optional[dict] = None, overrides: Sequence[s
     if source is not None:
         check_class_names(class_names, f"the classes of {cfg.data.train}")
     cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, num_classes=len(class_names)).validate())
-    return Run(cfg, tuple(class_names), output, resume, overwrite, resuming, source, tuple(notes))
+    return Run(cfg, tuple(class_names), output, resume, overwrite, resuming, source)
 
 
 def has_masks(data) -> bool:

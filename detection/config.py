@@ -1,11 +1,12 @@
 """Training configuration: one dataclass per concern, read from YAML and validated.
 
-A YAML file holds up to four sections, each optional::
+A YAML file holds up to five sections, each optional::
 
     model:   {backbone: resnet18, neck: fpn, mask: true, ...}   # DetectorConfig
     solver:  {schedule: 1x, ims_per_batch: 16, ...}            # SolverConfig
     data:    {train: shapes, num_workers: 2, ...}               # DataConfig
     runtime: {amp: bf16, channels_last: true, ...}              # RuntimeConfig
+    test:    {tta: {scales: [640, 800, 960], merge: vote}}      # TestConfig
 
 Unknown keys, wrong types and values outside a setting's range (:data:`RANGES`)
 are rejected before anything runs, naming the key, the file and the closest
@@ -24,6 +25,7 @@ from backbones.ranges import Range, above, at_least, between, check_settings
 
 from .detector import DetectorConfig, plain_dict
 from .engine.solver import apply_schedule
+from .tta import check_tta_mapping
 from .yaml_file import read_yaml_mapping
 
 
@@ -77,7 +79,15 @@ class RuntimeConfig:
     cudnn_benchmark: bool = False
 
 
-SECTIONS = {"model": DetectorConfig, "solver": SolverConfig, "data": DataConfig, "runtime": RuntimeConfig}
+@dataclass(frozen=True)
+class TestConfig:
+    # test-time augmentation for evaluation with --tta and the Predictor: {scales, flip, merge, iou, max_size},
+    # keys as detection.tta.TTAConfig; keys left out take --tta's defaults (detection.tta.default_tta)
+    tta: Optional[dict] = None
+
+
+SECTIONS = {"model": DetectorConfig, "solver": SolverConfig, "data": DataConfig, "runtime": RuntimeConfig,
+            "test": TestConfig}
 
 _PROBABILITY = between(0, 1)
 _POSITIVE_COUNT = at_least(1)
@@ -143,6 +153,7 @@ class TrainConfig:
     solver: SolverConfig = field(default_factory=SolverConfig)
     data: DataConfig = field(default_factory=DataConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    test: TestConfig = field(default_factory=TestConfig)
 
     def to_dict(self) -> dict:
         return {name: plain_dict(getattr(self, name)) for name in SECTIONS}
@@ -266,4 +277,6 @@ def load_config(path=None, overrides: Optional[dict] = None) -> TrainConfig:
         raw["solver"] = apply_schedule(solver)
     cfg = TrainConfig(**build_sections(raw, where, SECTIONS, RANGES, overrides))
     check_choice("runtime.amp", cfg.runtime.amp, AMP_MODES)
+    if cfg.test.tta is not None:
+        check_tta_mapping(cfg.test.tta, f"{where}: test.tta")
     return cfg

@@ -53,8 +53,7 @@ from backbones.errors import UserError, check_choice
 
 MERGES = ("nms", "vote")
 # the command-line flag that sets each key, named in the messages next to the config key
-FLAGS = {"scales": "--tta-scales", "merge": "--tta-merge", "iou": "--tta-iou", "flip": "--no-tta-flip",
-         "max_size": "--tta-max-size"}
+FLAGS = {"scales": "--tta-scales", "merge": "--tta-merge", "iou": "--tta-iou", "flip": "--no-tta-flip"}
 
 
 def _is_int(value) -> bool:
@@ -63,28 +62,28 @@ def _is_int(value) -> bool:
 
 def check_tta_value(key, value, where="test.tta"):
     """Raise a :class:`UserError` naming ``where.key`` (and its flag) unless ``value`` fits ``key``."""
-    name = f"{where}.{key} ({FLAGS[key]})" if key in FLAGS else f"{where}.{key}"
+    flag = f" ({FLAGS[key]})" if key in FLAGS else ""
+    setting = f"{where}.{key}={value!r}{flag}"
     if key == "scales":
         if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)) or not value:
-            raise UserError(f"{name} must be a non-empty list of shorter-side sizes in pixels, e.g. [640, 800, 960]; "
-                            f"got {value!r}")
+            raise UserError(f"{setting}: must be a non-empty list of shorter sides in pixels, e.g. [640, 800, 960]")
         for s in value:
             if not _is_int(s) or s < 1:
-                raise UserError(f"{name}: {s!r} is not a size; each scale is a shorter side in pixels, an integer "
-                                f">= 1, e.g. [640, 800, 960]")
+                raise UserError(f"{setting}: {s!r} is not a size; each scale is a shorter side in pixels, an "
+                                f"integer >= 1, e.g. [640, 800, 960]")
     elif key == "flip":
         if not isinstance(value, bool):
-            raise UserError(f"{name} must be true or false, got {value!r}")
+            raise UserError(f"{setting}: must be true or false")
     elif key == "merge":
-        check_choice(f"{where}.merge ({FLAGS['merge']})", value, MERGES)
+        check_choice(f"{where}.merge{flag}", value, MERGES)
     elif key == "iou":
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
-            raise UserError(f"{name}={value!r}: must be in (0, 1]; it is the IoU at which boxes of a class are "
-                            f"merged, e.g. 0.5 (Fast R-CNN's NMS) or 0.7")
+            raise UserError(f"{setting}: must be in (0, 1]; it is the IoU at which boxes of a class are merged, "
+                            f"e.g. 0.5 (Fast R-CNN's NMS) or 0.7")
     elif key == "max_size":
         if value is not None and (not _is_int(value) or value < 1):
-            raise UserError(f"{name}={value!r}: must be an integer >= 1 (the longer side's cap in pixels), or null "
-                            f"to scale the model's max_size with each scale")
+            raise UserError(f"{setting}: must be an integer >= 1 (the longer side's cap in pixels), or null to "
+                            f"scale the model's max_size with each scale")
     else:
         check_choice(f"key in {where}", key, [f.name for f in dataclasses.fields(TTAConfig)])
 
@@ -148,6 +147,23 @@ def default_tta(model_config) -> TTAConfig:
     return TTAConfig(scales=tuple(scales), flip=True, merge="vote", iou=0.5)
 
 
+def checkpoint_tta(train_config, model_config, settings=True) -> Optional[TTAConfig]:
+    """The test-time augmentation a checkpoint runs with: None when ``settings`` is None or False; a
+    :class:`TTAConfig` as given; True: the ``test.tta`` of the checkpoint's training config (``train_config``,
+    its keys over :func:`default_tta`), else :func:`default_tta`; a mapping: those keys over what True gives."""
+    if settings is None or settings is False:
+        return None
+    if isinstance(settings, TTAConfig):
+        return settings
+    saved = ((train_config or {}).get("test") or {}).get("tta")
+    tta = default_tta(model_config)
+    if saved is not None:
+        tta = TTAConfig.from_dict(saved, tta, where="the checkpoint's test.tta")
+    if settings is True:
+        return tta
+    return TTAConfig.from_dict(settings, tta, where="tta")
+
+
 def unflip_boxes(boxes: torch.Tensor, width) -> torch.Tensor:
     """xyxy boxes found on a horizontally flipped image of ``width``, in the unflipped image."""
     out = boxes.clone()
@@ -181,6 +197,7 @@ class TestTimeAugmentation(nn.Module):
     ``forward(images)`` takes and returns what the model does in eval mode. ``.config`` is the model's
     :class:`~detection.detector.DetectorConfig`, ``.tta`` the :class:`TTAConfig`.
     """
+    __test__ = False  # not a pytest test class, whatever its name
 
     def __init__(self, model: nn.Module, config: TTAConfig):
         super().__init__()
@@ -278,5 +295,5 @@ class TestTimeAugmentation(nn.Module):
         return paste_masks_in_image
 
 
-__all__ = ["MERGES", "TTAConfig", "TestTimeAugmentation", "check_tta_mapping", "default_tta", "merge_detections",
+__all__ = ["MERGES", "TTAConfig", "TestTimeAugmentation", "check_tta_mapping", "checkpoint_tta", "default_tta", "merge_detections",
            "unflip_boxes"]

@@ -1,18 +1,20 @@
 """COCO mAP@[.5,.95] (pycocotools) of a trained detector or of saved predictions, boxes and masks.
 
     python tools/eval_coco.py --checkpoint output/demo/model_final.pth [--dataset shapes_val]
+    python tools/eval_coco.py --checkpoint output/demo/model_final.pth --tta [--tta-merge nms]
     python tools/eval_coco.py --predictions output/demo/model_final.shapes_val.predictions.json --dataset shapes_val
     python tools/eval_coco.py --annotations instances_val2017.json --predictions results.json --iou-type bbox
 
 Mask predictions are evaluated as ``segm`` as well as ``bbox``. Writes the 12
 COCO numbers by name and per-class AP to a JSON file and per-class
-precision-recall curves (IoU 0.5) to a PNG.
+precision-recall curves (IoU 0.5) to a PNG. With --tta (test-time augmentation,
+detection.tta) the files are named <ckpt>.<dataset>.tta.*.
 """
 import argparse
 from pathlib import Path
 
 from backbones.errors import UserError
-from detection.cli import add_source_arguments, command
+from detection.cli import add_source_arguments, add_tta_arguments, command, tta_settings
 from detection.data.coco_format import load_coco
 from detection.data.dataset import DetectionDataset
 from detection.evaluation.results_file import json_numbers, load_results, output_path, percent, warn, write_json
@@ -27,6 +29,7 @@ SHOWN = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_source_arguments(p)
+    add_tta_arguments(p)
     p.add_argument("--annotations", help="a COCO ground-truth JSON to score --predictions against")
     p.add_argument("--iou-type", choices=("bbox", "segm", "both"), help="default: segm too when masks are present")
     p.add_argument("--backend", choices=BACKENDS, default="pycocotools")
@@ -56,6 +59,7 @@ def choose_iou_types(requested, predictions, dataset) -> tuple:
 @command
 def main(argv=None):
     args = parse_args(argv)
+    tta = tta_settings(args)
     if args.annotations:
         if not args.predictions:
             raise UserError("--annotations needs --predictions RESULTS.json")
@@ -63,7 +67,8 @@ def main(argv=None):
                                              Path(args.annotations).stem))
         predictions, source = load_results(args.predictions, dataset), Path(args.predictions)
     else:
-        dataset, predictions, source = get_predictions(args.checkpoint, args.predictions, args.dataset, args.device)
+        dataset, predictions, source = get_predictions(args.checkpoint, args.predictions, args.dataset, args.device,
+                                                       tta=tta)
     iou_types = choose_iou_types(args.iou_type, predictions, dataset)
     results = coco_metrics(dataset, predictions, iou_types, backend=args.backend)
     shown = {t: defined_stats(s) for t, s in results.items()}  # n/a and null, not -1, where a range has no objects

@@ -1,6 +1,7 @@
 """PASCAL VOC mAP (VOC devkit rules) of a trained detector, saved predictions, or devkit results files.
 
     python tools/eval_voc.py --checkpoint output/demo/model_final.pth [--dataset shapes_val]
+    python tools/eval_voc.py --checkpoint output/demo/model_final.pth --tta [--tta-scales 160 192 224]
     python tools/eval_voc.py --predictions output/demo/model_final.shapes_val.predictions.json --dataset shapes_val
     python tools/eval_voc.py --voc-root datasets/VOCdevkit/VOC2007 --split test --predictions results/
 
@@ -8,13 +9,14 @@ The last form reads the devkit's comp4_det_<split>_<class>.txt files (lines
 "image_id score x1 y1 x2 y2", 1-based). Prints per-class AP and mAP, writes
 them to a JSON file and the precision-recall curves to a PNG. Run on a
 checkpoint, it also saves the predictions as a COCO results JSON and as
-devkit results files, beside the checkpoint.
+devkit results files, beside the checkpoint. With --tta (test-time augmentation,
+detection.tta) every file it writes is named <ckpt>.<dataset>.tta.*.
 """
 import argparse
 from pathlib import Path
 
 from backbones.errors import UserError
-from detection.cli import add_source_arguments, command
+from detection.cli import add_source_arguments, add_tta_arguments, command, tta_settings
 from detection.data.dataset import DetectionDataset
 from detection.data.voc_format import load_voc
 from detection.evaluation.results_file import json_numbers, output_path, percent, write_json
@@ -27,6 +29,7 @@ from detection.run.evaluate import get_predictions
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_source_arguments(p)
+    add_tta_arguments(p)
     p.add_argument("--voc-root", help="a VOC<year> folder whose annotations the --predictions folder is scored on")
     p.add_argument("--split", help="with --voc-root: the ImageSets/Main list, e.g. test")
     p.add_argument("--classes", nargs="+", help="with --voc-root: class names (default: the 20 VOC classes)")
@@ -67,12 +70,14 @@ def check_iou_threshold(value, exclusive):
 def main(argv=None):
     args = parse_args(argv)
     check_iou_threshold(args.iou_threshold, args.exclusive_threshold)
+    tta = tta_settings(args)
     if args.voc_root:
         dataset, predictions, source = devkit_predictions(args)
     elif args.predictions and Path(args.predictions).is_dir():
         raise UserError("a folder of devkit results files needs --voc-root and --split")
     else:
-        dataset, predictions, source = get_predictions(args.checkpoint, args.predictions, args.dataset, args.device)
+        dataset, predictions, source = get_predictions(args.checkpoint, args.predictions, args.dataset, args.device,
+                                                       tta=tta)
         if args.checkpoint:
             folder = output_path(source, dataset.name, "voc_results")
             split = dataset.data.split or dataset.name  # VOC data knows its ImageSets list

@@ -4,6 +4,7 @@ A checkpoint records the resolved config of its training run; the data it is
 evaluated on by default is that run's test split, resolved by the same
 function as training (:func:`detection.run.resolve.resolve_config`).
 """
+import time
 from pathlib import Path
 
 import torch
@@ -14,6 +15,7 @@ from ..engine.checkpoint import load_detector
 from ..engine.device import resolve_device
 from ..engine.inference import predict
 from ..evaluation.results_file import load_results, output_path, save_results
+from ..tta import TestTimeAugmentation, checkpoint_tta
 from .data import evaluation_dataset, open_evaluation_dataset
 from .resolve import resolve_config
 
@@ -26,32 +28,50 @@ def default_test_dataset(payload) -> str:
     return resolve_config(saved={"data": data}, log=None).data.test
 
 
-def checkpoint_and_dataset(checkpoint, dataset_name=None, device=None):
-    """Load a checkpoint and the dataset to run it on; the class lists must agree."""
+def checkpoint_and_dataset(checkpoint, dataset_name=None, device=None, tta=None):
+    """Load a checkpoint and the dataset to run it on; the class lists must agree. ``tta`` (see
+    :func:`get_predictions`): the model comes wrapped in :class:`detection.tta.TestTimeAugmentation`."""
     model, payload = load_detector(checkpoint)
     model.to(resolve_device(device))
     dataset = evaluation_dataset(dataset_name or default_test_dataset(payload), payload["class_names"],
                                  str(checkpoint))
-    return model, dataset
+    settings = checkpoint_tta(payload.get("train_config"), model.config, tta)
+    return (model if settings is None else TestTimeAugmentation(model, settings)), dataset
 
 
-def get_predictions(checkpoint=None, predictions=None, dataset=None, device=None, limit=None):
+def get_predictions(checkpoint=None, predictions=None, dataset=None, device=None, limit=None, tta=None):
     """(dataset, predictions, source) for a tool's --checkpoint / --predictions / --dataset.
 
     Run on a checkpoint, the predictions are also saved as a COCO results JSON
     beside it (unless ``limit`` restricts them to the first images).
+
+    ``tta``: test-time augmentation (:mod:`detection.tta`) of the checkpoint: True for its config's
+    ``test.tta`` (else :func:`detection.tta.default_tta`), a mapping of settings over those, or a
+    ``TTAConfig``. Its predictions go to ``<ckpt>.<dataset>.tta.predictions.json``, which is then the
+    returned source, so the tools name their outputs ``<ckpt>.<dataset>.tta.<suffix>`` and leave the
+    plain evaluation's files alone.
     """
     if predictions:
+        if tta:
+            raise UserError("--tta runs the model: give --checkpoint CKPT instead of --predictions (saved "
+                            "predictions with test-time augmentation are <ckpt>.<dataset>.tta.predictions.json)")
         if not dataset:
             raise UserError("--predictions needs --dataset (the ground truth to compare with)")
         data = open_evaluation_dataset(dataset)
         return data, load_results(predictions, data), Path(predictions)
     if not checkpoint:
         raise UserError("pass --checkpoint CKPT or --predictions RESULTS.json --dataset NAME")
-    model, data = checkpoint_and_dataset(checkpoint, dataset, device)
+    model, data = checkpoint_and_dataset(checkpoint, dataset, device, tta)
     subset = data if limit is None else torch.utils.data.Subset(data, range(min(limit, len(data))))
+    augmented = isinstance(model, TestTimeAugmentation)
+    if augmented:
+        print(model.tta.describe())
+    start = time.perf_counter()
     result = predict(model, subset)
+    seconds = time.perf_counter() - start
+    print(f"inference: {len(subset)} images in {seconds:.1f} s ({seconds / max(1, len(subset)):.3f} s/image)")
     source = Path(checkpoint)
+    saved = output_path(source, data.name, "tta.predictions.json" if augmented else "predictions.json")
     if limit is None:
-        print(f"wrote {save_results(output_path(source, data.name, 'predictions.json'), data, result)}")
-    return data, result, source
+        print(f"wrote {save_results(saved, data, result)}")
+    return data, result, saved if augmented else source

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from backbones.errors import UserError
 from backbones.ranges import at_least, between, check_flag
 from detection.cli import command
 from detection.predict import PRECISIONS, Predictor
@@ -69,9 +70,11 @@ def tta_settings(predictor):
 @command
 def main(argv=None):
     args = parse_args(argv)
+    if not Path(args.checkpoint).is_file():
+        raise UserError(f"checkpoint {args.checkpoint} does not exist; pass a model_final.pth written by "
+                        f"tools/train_det.py")
     sources = expand(args.inputs, args.recursive)  # every input checked before the model is loaded
     if args.pseudo_labels and any(s.video for s in sources):
-        from backbones.errors import UserError
         raise UserError("--pseudo-labels is written for image files, and the inputs include a video; extract its "
                         "frames as images first (e.g. `ffmpeg -i clip.mp4 frames/%06d.jpg`)")
     predictor = Predictor(args.checkpoint, device=args.device, precision=args.precision,

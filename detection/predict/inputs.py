@@ -10,6 +10,7 @@ reported by name and skipped (:class:`Frame` ``image`` is None), so one bad
 photo never ends a run over thousands.
 """
 import glob
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, List, Optional, Sequence, Union
@@ -100,8 +101,19 @@ def expand(inputs: Union[str, Path, Sequence[Union[str, Path]]], recursive: bool
     return sources
 
 
+def open_video(path: Path) -> "cv2.VideoCapture":
+    """OpenCV's FFmpeg reader on ``path``, its own log lines silenced: a file it cannot open gets our error."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # FFmpeg's AV_LOG_QUIET
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    try:
+        return cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    finally:
+        cv2.utils.logging.setLogLevel(level)
+
+
 def check_video(path: Path):
-    capture = cv2.VideoCapture(str(path))
+    capture = open_video(path)
     try:
         if not capture.isOpened() or not capture.read()[0]:
             raise UserError(f"OpenCV cannot open the video {path} (a codec it was not built with, or a damaged "
@@ -113,7 +125,7 @@ def check_video(path: Path):
 
 def video_info(path: Path) -> tuple:
     """(frames per second, frame count) as the container states them (either may be 0 when unknown)."""
-    capture = cv2.VideoCapture(str(path))
+    capture = open_video(path)
     try:
         return capture.get(cv2.CAP_PROP_FPS) or 0.0, int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
     finally:
@@ -137,7 +149,7 @@ def frames(sources: Sequence[Source]) -> Iterator[Frame]:
 
 
 def _video_frames(source: Source) -> Iterator[Frame]:
-    capture = cv2.VideoCapture(str(source.path))
+    capture = open_video(source.path)
     try:
         index = 0
         while True:

@@ -19,7 +19,8 @@ $(STAMP): pyproject.toml tools/fetch_detectron2.py detectron2_plugin/install.py
 	touch $(STAMP)
 
 # Pretrain the backbone on object crops (the paper's ImageNet step in miniature), fine-tune the
-# detector from it, evaluate once from the checkpoint and reuse the saved predictions.
+# detector from it, evaluate once from the checkpoint and reuse the saved predictions, then predict on
+# image files as a user would on their own (drawn copies in $(DEMO)/predicted/drawn).
 demo: $(STAMP)
 	$(PY) tools/pretrain_cls.py --config configs/pretrain/shapes_crops.yaml \
 		--output $(DEMO)/resnet18_shapes_cls.pth --overwrite
@@ -28,6 +29,8 @@ demo: $(STAMP)
 	$(PY) tools/eval_voc.py --checkpoint $(DEMO)/model_final.pth
 	$(PY) tools/eval_coco.py --predictions $(DEMO)/model_final.shapes_val.predictions.json --dataset shapes_val
 	$(PY) tools/visualize.py --predictions $(DEMO)/model_final.shapes_val.predictions.json --dataset shapes_val
+	$(PY) tools/predict.py $(DEMO)/model_final.pth 'datasets/shapes/JPEGImages/val_0000*.jpg' \
+		--output $(DEMO)/predicted --draw
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -75,7 +75,8 @@ def check_tta_value(key, value, where="test.tta"):
         if not isinstance(value, bool):
             raise UserError(f"{setting}: must be true or false")
     elif key == "merge":
-        check_choice(f"{where}.merge{flag}", value, MERGES)
+        if value not in MERGES:
+            raise UserError(f"{setting}: must be nms (per-class NMS) or vote (box voting, the paper's)")
     elif key == "iou":
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
             raise UserError(f"{setting}: must be in (0, 1]; it is the IoU at which boxes of a class are merged, "
@@ -147,7 +148,7 @@ def default_tta(model_config) -> TTAConfig:
     return TTAConfig(scales=tuple(scales), flip=True, merge="vote", iou=0.5)
 
 
-def checkpoint_tta(train_config, model_config, settings=True) -> Optional[TTAConfig]:
+def checkpoint_tta(train_config, model_config, settings=True, where="the checkpoint's test.tta") -> Optional[TTAConfig]:
     """The test-time augmentation a checkpoint runs with: None when ``settings`` is None or False; a
     :class:`TTAConfig` as given; True: the ``test.tta`` of the checkpoint's training config (``train_config``,
     its keys over :func:`default_tta`), else :func:`default_tta`; a mapping: those keys over what True gives."""
@@ -158,7 +159,7 @@ def checkpoint_tta(train_config, model_config, settings=True) -> Optional[TTACon
     saved = ((train_config or {}).get("test") or {}).get("tta")
     tta = default_tta(model_config)
     if saved is not None:
-        tta = TTAConfig.from_dict(saved, tta, where="the checkpoint's test.tta")
+        tta = TTAConfig.from_dict(saved, tta, where=where)
     if settings is True:
         return tta
     return TTAConfig.from_dict(settings, tta, where="tta")

@@ -47,6 +47,20 @@ def test_one_scale_without_flip_is_the_model_itself(mask_model):
     assert mask_model.roi_heads.mask_roi_pool is not None
 
 
+@torch.no_grad()
+def test_detectron2_compat_models_too():
+    """compat: detectron2 resizes and pastes masks its own way; the wrapper uses the model's."""
+    torch.manual_seed(0)
+    model = build_detector(mask=True, compat="detectron2", **TINY).eval()
+    images = _images()[:1]
+    expected = model(images)[0]
+    got = TestTimeAugmentation(model, TTAConfig(scales=(64,), flip=False, merge="nms"))(images)[0]
+    assert len(expected["boxes"]) > 20
+    torch.testing.assert_close(got["boxes"], expected["boxes"], atol=1e-5, rtol=0)
+    assert torch.equal(got["labels"], expected["labels"])
+    torch.testing.assert_close(got["masks"], expected["masks"], atol=1e-4, rtol=0)
+
+
 class _BrightBoxDetector(nn.Module):
     """A stand-in detector: one box, label 1, score 0.9, around the pixels above 0.5 of each image (continuous
     xyxy: the last column's right edge); it records the images it saw."""
@@ -163,7 +177,7 @@ def test_masks_in_original_size_and_settings_restored_after_an_error(mask_model)
     ({"scales": [800, -1]}, "test.tta.scales=[800, -1] (--tta-scales): -1 is not a size"),
     ({"scales": [800.5]}, "800.5 is not a size"),
     ({"scales": 800}, "test.tta.scales=800 (--tta-scales): must be a non-empty list"),
-    ({"scales": [800], "merge": "mean"}, "unknown test.tta.merge (--tta-merge) 'mean'. Valid choices: nms, vote"),
+    ({"scales": [800], "merge": "mean"}, "test.tta.merge='mean' (--tta-merge): must be nms (per-class NMS) or vote"),
     ({"scales": [800], "iou": 0}, "test.tta.iou=0 (--tta-iou): must be in (0, 1]"),
     ({"scales": [800], "iou": 1.5}, "test.tta.iou=1.5 (--tta-iou): must be in (0, 1]"),
     ({"scales": [800], "flip": "yes"}, "test.tta.flip='yes' (--no-tta-flip): must be true or false"),

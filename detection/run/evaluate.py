@@ -32,10 +32,10 @@ def checkpoint_and_dataset(checkpoint, dataset_name=None, device=None, tta=None)
     """Load a checkpoint and the dataset to run it on; the class lists must agree. ``tta`` (see
     :func:`get_predictions`): the model comes wrapped in :class:`detection.tta.TestTimeAugmentation`."""
     model, payload = load_detector(checkpoint)
+    settings = checkpoint_tta(payload.get("train_config"), model.config, tta, f"{checkpoint}: test.tta")
     model.to(resolve_device(device))
     dataset = evaluation_dataset(dataset_name or default_test_dataset(payload), payload["class_names"],
                                  str(checkpoint))
-    settings = checkpoint_tta(payload.get("train_config"), model.config, tta)
     return (model if settings is None else TestTimeAugmentation(model, settings)), dataset
 
 

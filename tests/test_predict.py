@@ -192,3 +192,26 @@ def test_pseudo_labels_round_trip_through_check_dataset_and_training(small_shape
     for a, b in zip(coco_data.records, voc_data.records):  # the same objects, VOC rounding to whole pixels
         assert a.labels.tolist() == b.labels.tolist()
         np.testing.assert_allclose(a.boxes, b.boxes, atol=0.51)
+
+
+def test_predict_tools_results_are_scored_against_a_dataset_by_file_name(small_shapes, mask_checkpoint, tmp_path,
+                                                                         capsys):
+    from detection.evaluation.results_file import load_results
+    from detection.run.data import evaluation_dataset
+    dataset = evaluation_dataset("shapes_val", CLASSES, "test")
+    out = tmp_path / "out"
+    _tool("predict", mask_checkpoint, small_shapes / "shapes" / "JPEGImages" / "val_*.jpg", "--output", out)
+    loaded = load_results(out / "predictions.json", dataset)  # image_id there is predict's own index
+    reference = predict(Predictor(mask_checkpoint, device="cpu").model, dataset, progress=False)
+    assert set(loaded) == set(reference) == set(dataset.image_ids)
+    for image_id, expected in reference.items():
+        np.testing.assert_allclose(loaded[image_id]["boxes"], expected["boxes"], atol=2e-3, rtol=0)
+        np.testing.assert_allclose(loaded[image_id]["scores"], expected["scores"], atol=1e-5, rtol=0)
+        assert loaded[image_id]["labels"].tolist() == expected["labels"].tolist()
+    _tool("eval_coco", "--predictions", out / "predictions.json", "--dataset", "shapes_val")
+    assert "segm" in capsys.readouterr().out
+    results = json.loads((out / "predictions.json").read_text())
+    results[0]["file_name"] = "elsewhere/val_00000.jpg"
+    (out / "other.json").write_text(json.dumps(results))
+    with pytest.raises(UserError, match="file_name 'elsewhere/val_00000.jpg' names no image of shapes_val"):
+        load_results(out / "other.json", dataset)

@@ -45,6 +45,7 @@ def load_results(path, dataset) -> dict:
     per_image = {i: [] for i in dataset.image_ids}
     for n, r in enumerate(results):
         _check_entry(path, n, r, label_of, dataset)
+    results = _keyed_by_file_name(path, results, dataset)
     _check_image_ids(path, results, dataset)
     for r in results:
         per_image[r["image_id"]].append(r)
@@ -91,6 +92,30 @@ def _check_entry(path, n, r, label_of, dataset):
         categories = [f"{c} {name}" for c, name in zip(dataset.category_ids, dataset.class_names)]
         raise UserError(f"{path}: entry {n} names category {r['category_id']!r}, which is not in {dataset.name} "
                         f"(its categories: {_few(categories)})")
+
+
+def _keyed_by_file_name(path, results, dataset) -> list:
+    """Results that name their image by ``file_name`` (tools/predict.py writes both, its ``image_id`` being an
+    index into its own images list) are matched to ``dataset``'s images by file name when their ids are not
+    the dataset's: the file name, a path relative to any folder, must be the end of exactly one image's path."""
+    if not results or not all(isinstance(r.get("file_name"), str) for r in results):
+        return results
+    known = set(dataset.image_ids)
+    if all(r["image_id"] in known for r in results):
+        return results
+    by_name = {}
+    for record in dataset.records:
+        by_name.setdefault(Path(record.file_name).name, []).append(record)
+    image_of = {}
+    for name in {r["file_name"] for r in results}:
+        tail = Path(name).parts
+        matches = [rec for rec in by_name.get(Path(name).name, []) if Path(rec.file_name).parts[-len(tail):] == tail]
+        if len(matches) != 1:
+            problem = "no image" if not matches else f"{len(matches)} images"
+            raise UserError(f"{path}: file_name {name!r} names {problem} of {dataset.name}; results keyed by file "
+                            f"name must name each image by a path that ends one image's path")
+        image_of[name] = matches[0].image_id
+    return [{**r, "image_id": image_of[r["file_name"]]} for r in results]
 
 
 def _check_image_ids(path, results, dataset):

@@ -211,6 +211,9 @@ def test_predict_tools_results_are_scored_against_a_dataset_by_file_name(small_s
     _tool("eval_coco", "--predictions", out / "predictions.json", "--dataset", "shapes_val")
     assert "segm" in capsys.readouterr().out
     results = json.loads((out / "predictions.json").read_text())
+    (out / "same.json").write_text(json.dumps([{**r, "image_id": 1} for r in results]))  # ids another dataset's
+    again = load_results(out / "same.json", dataset)
+    assert all(np.array_equal(again[i]["boxes"], loaded[i]["boxes"]) for i in dataset.image_ids)
     results[0]["file_name"] = "elsewhere/val_00000.jpg"
     (out / "other.json").write_text(json.dumps(results))
     with pytest.raises(UserError, match="file_name 'elsewhere/val_00000.jpg' names no image of shapes_val"):

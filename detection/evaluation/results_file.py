@@ -96,12 +96,9 @@ def _check_entry(path, n, r, label_of, dataset):
 
 def _keyed_by_file_name(path, results, dataset) -> list:
     """Results that name their image by ``file_name`` (tools/predict.py writes both, its ``image_id`` being an
-    index into its own images list) are matched to ``dataset``'s images by file name when their ids are not
-    the dataset's: the file name, a path relative to any folder, must be the end of exactly one image's path."""
+    index into its own images list, which may coincide with other ids of the dataset) are matched to
+    ``dataset``'s images by file name: a path relative to any folder, the end of exactly one image's path."""
     if not results or not all(isinstance(r.get("file_name"), str) for r in results):
-        return results
-    known = set(dataset.image_ids)
-    if all(r["image_id"] in known for r in results):
         return results
     by_name = {}
     for record in dataset.records:

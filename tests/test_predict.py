@@ -218,3 +218,24 @@ def test_predict_tools_results_are_scored_against_a_dataset_by_file_name(small_s
     (out / "other.json").write_text(json.dumps(results))
     with pytest.raises(UserError, match="file_name 'elsewhere/val_00000.jpg' names no image of shapes_val"):
         load_results(out / "other.json", dataset)
+
+
+def test_test_time_augmentation_in_the_predictor_and_the_tool(mask_checkpoint, tmp_path, capsys):
+    from detection.tta import TestTimeAugmentation, TTAConfig
+    image = cv2.imread(str(PHOTOS[1]))
+    settings = {"scales": [112, 128], "flip": True, "merge": "vote"}
+    predictor = Predictor(mask_checkpoint, device="cpu", tta=settings)
+    result = predictor(image, color="bgr")
+    tensor = torch.from_numpy(image[:, :, ::-1].copy()).permute(2, 0, 1).float() / 255
+    with torch.no_grad():
+        direct = TestTimeAugmentation(predictor.model, TTAConfig.from_dict(settings))([tensor])[0]
+    np.testing.assert_allclose(result["boxes"], direct["boxes"].numpy(), atol=1e-5)
+    plain = Predictor(mask_checkpoint, device="cpu")(image, color="bgr")
+    assert len(result["boxes"]) and not np.array_equal(result["scores"], plain["scores"])
+    predictor.set_tta(None)
+    np.testing.assert_allclose(predictor(image, color="bgr")["boxes"], plain["boxes"], atol=1e-6)
+    _tool("predict", mask_checkpoint, PHOTOS[1], "--output", tmp_path / "out", "--tta-scales", 112, 128)
+    assert "test-time augmentation: shorter side 112, 128 x (as is, flipped), merged per class by box voting" in \
+        capsys.readouterr().out
+    saved = json.loads((tmp_path / "out" / "predictions.jsonl").read_text())
+    np.testing.assert_allclose([d["box"] for d in saved["detections"]], result["boxes"], atol=2e-3)

@@ -20,11 +20,12 @@ from tqdm import tqdm
 
 from backbones.errors import UserError
 from backbones.ranges import at_least, between, check_flag
-from detection.cli import command
+from detection.cli import add_tta_arguments, command, tta_settings
 from detection.predict import PRECISIONS, Predictor
 from detection.predict.inputs import count_images, expand, frames, video_info
 from detection.predict.outputs import PredictionFiles
 from detection.predict.pseudo_labels import FORMATS, write_pseudo_labels
+from detection.tta import checkpoint_tta
 
 
 def parse_args(argv=None):
@@ -40,8 +41,7 @@ def parse_args(argv=None):
     p.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
     p.add_argument("--precision", choices=tuple(PRECISIONS), default="fp32")
     p.add_argument("--batch-size", type=int, default=2, help="images per forward pass")
-    p.add_argument("--tta", action="store_true", help="multi-scale and flip testing (the checkpoint's test.tta, "
-                   "else the default of detection.tta)")
+    add_tta_arguments(p)
     p.add_argument("--csv", action="store_true", help="also write predictions.csv, one row per detection")
     p.add_argument("--draw", action="store_true", help="draw the detections on each image (and video) in drawn/")
     p.add_argument("--draw-threshold", type=float, default=0.5, help="draw detections scoring at least this")
@@ -60,16 +60,10 @@ def parse_args(argv=None):
     return args
 
 
-def tta_settings(predictor):
-    """The checkpoint's own test.tta when its run set one, else the default for its model."""
-    from detection.tta import default_tta
-    saved = ((predictor.train_config or {}).get("test") or {}).get("tta")
-    return saved or default_tta(predictor.config)
-
-
 @command
 def main(argv=None):
     args = parse_args(argv)
+    tta = tta_settings(args)  # checked before anything is loaded
     if not Path(args.checkpoint).is_file():
         raise UserError(f"checkpoint {args.checkpoint} does not exist; pass a model_final.pth written by "
                         f"tools/train_det.py")
@@ -80,8 +74,9 @@ def main(argv=None):
     predictor = Predictor(args.checkpoint, device=args.device, precision=args.precision,
                           score_threshold=args.score_threshold, classes=args.classes,
                           max_detections=args.max_detections, batch_size=args.batch_size)
-    if args.tta:
-        predictor.set_tta(tta_settings(predictor))
+    if tta is not None:
+        predictor.set_tta(checkpoint_tta(predictor.train_config, predictor.config, tta))
+        print(predictor.tta.describe())
     files = PredictionFiles(args.output, predictor.class_names, predictor.category_ids, csv_file=args.csv,
                             draw=args.draw, draw_threshold=args.draw_threshold,
                             video_fps={s.name: video_info(s.path)[0] for s in sources if s.video})

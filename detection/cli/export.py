@@ -25,12 +25,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from backbones.errors import check_choice
+from backbones.errors import UserError, check_choice
 from detection.cli import command
 from detection.data.dataset import read_image_file
 from detection.engine.checkpoint import load_detector
 from detection.export import FORMATS, export_model, load_exported, measure_parity
-from detection.export.export import check_output_path
+from detection.export.export import check_exportable, check_output_path
 from detection.export.parity import describe
 
 SUFFIXES = {"onnx": ".onnx", "torchscript": ".torchscript.pt"}
@@ -69,6 +69,10 @@ def main(argv=None):
                                args.format)
     images = [(path, to_chw(read_image_file(path))) for path in args.image]  # unreadable files fail first
     model, payload = load_detector(checkpoint)
+    try:
+        check_exportable(model)
+    except UserError as err:
+        raise UserError(f"cannot export {checkpoint}: {err}") from None
     if not images:
         images = [("a synthetic image (give --image for photographs)", synthetic_image(model))]
     path = export_model(model, args.format, output, images[0][1], class_names=payload.get("class_names"))

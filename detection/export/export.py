@@ -25,7 +25,8 @@ checks the result instead.
 
 The resize is replaced for tracing (:mod:`detection.export.graph`). FPN and
 C4 detectors, with or without masks, export; ``compat: detectron2`` models do
-not (their resize and mask pasting have no tracing path): a
+not (``detection.detectron2_compat`` resizes and pastes masks with sizes and
+boxes computed in Python, which a trace would fix to the example image): a
 :class:`UserError` says so.
 """
 import json
@@ -54,9 +55,9 @@ def check_exportable(model):
         raise UserError("export needs a detector built by build_detector (it carries its config); "
                         f"got {type(model).__name__}")
     if config.compat != "torchvision":
-        raise UserError(f"export does not support compat: {config.compat} models (detectron2's resize and mask "
-                        f"pasting have no tracing path); run them in PyTorch (tools/predict.py), or export a "
-                        f"model built with compat: torchvision")
+        raise UserError(f"export does not support compat: {config.compat} models (its detectron2-style resize and mask "
+                        f"pasting compute sizes and boxes in Python, which a trace fixes to the example image); "
+                        f"run it in PyTorch (tools/predict.py), or export a model with compat: torchvision")
 
 
 def check_output_path(path, fmt=None) -> Path:
@@ -65,6 +66,8 @@ def check_output_path(path, fmt=None) -> Path:
     if path.is_dir():
         raise UserError(f"--output {path} is a folder; give a file name, e.g. {path / ('model.' + (fmt or 'onnx'))}")
     folder = path.parent
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"cannot write {path}: {folder} is a file, not a folder; write the file elsewhere")
     if not folder.is_dir():
         raise UserError(f"cannot write {path}: its folder {folder} does not exist; create it or write elsewhere")
     if not os.access(folder, os.W_OK):

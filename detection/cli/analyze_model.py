@@ -59,14 +59,13 @@ def parse_size(text):
 
 
 def model_from_config(args):
-    from detection.config import load_config
+    """The model a training run of the config builds (its defaults decided as the run decides them: frozen
+    BatchNorm and stem + res2 frozen when fine-tuning ImageNet weights), with random weights."""
     from detection.detector import build_detector
-    from detection.run.configs import find_config
-    path = find_config(args.config)
-    overrides = {k: v for k, v in (("backbone", args.backbone), ("neck", args.neck),
-                                   ("mask", True if args.mask else None), ("num_classes", args.num_classes))
-                 if v is not None}
-    cfg = load_config(path, {"model": overrides} if overrides else None)
+    from detection.run.resolve import resolve_config
+    flags = {"backbone": args.backbone, "neck": args.neck, "mask": True if args.mask else None,
+             "num_classes": args.num_classes}
+    cfg = resolve_config(args.config, flags={"model": flags}, log=None)
     torch.manual_seed(0)
     return build_detector(cfg.model, load_pretrained=False).eval()
 

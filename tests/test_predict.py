@@ -42,6 +42,11 @@ def mask_checkpoint(tmp_path_factory):
     return _checkpoint(tmp_path_factory.mktemp("ckpt") / "model_final.pth")
 
 
+@pytest.fixture(scope="module")
+def box_checkpoint(tmp_path_factory):
+    return _checkpoint(tmp_path_factory.mktemp("ckpt") / "model_final.pth", mask=False)
+
+
 def _tool(name, *args, monkeypatch=None):
     importlib.import_module(f"detection.cli.{name}").main([str(a) for a in args])
 
@@ -194,22 +199,22 @@ def test_pseudo_labels_round_trip_through_check_dataset_and_training(small_shape
         np.testing.assert_allclose(a.boxes, b.boxes, atol=0.51)
 
 
-def test_predict_tools_results_are_scored_against_a_dataset_by_file_name(small_shapes, mask_checkpoint, tmp_path,
+def test_predict_tools_results_are_scored_against_a_dataset_by_file_name(small_shapes, box_checkpoint, tmp_path,
                                                                          capsys):
     from detection.evaluation.results_file import load_results
     from detection.run.data import evaluation_dataset
     dataset = evaluation_dataset("shapes_val", CLASSES, "test")
     out = tmp_path / "out"
-    _tool("predict", mask_checkpoint, small_shapes / "shapes" / "JPEGImages" / "val_*.jpg", "--output", out)
+    _tool("predict", box_checkpoint, small_shapes / "shapes" / "JPEGImages" / "val_*.jpg", "--output", out)
     loaded = load_results(out / "predictions.json", dataset)  # image_id there is predict's own index
-    reference = predict(Predictor(mask_checkpoint, device="cpu").model, dataset, progress=False)
+    reference = predict(Predictor(box_checkpoint, device="cpu").model, dataset, progress=False)
     assert set(loaded) == set(reference) == set(dataset.image_ids)
     for image_id, expected in reference.items():
         np.testing.assert_allclose(loaded[image_id]["boxes"], expected["boxes"], atol=2e-3, rtol=0)
         np.testing.assert_allclose(loaded[image_id]["scores"], expected["scores"], atol=1e-5, rtol=0)
         assert loaded[image_id]["labels"].tolist() == expected["labels"].tolist()
     _tool("eval_coco", "--predictions", out / "predictions.json", "--dataset", "shapes_val")
-    assert "segm" in capsys.readouterr().out
+    assert "bbox" in capsys.readouterr().out
     results = json.loads((out / "predictions.json").read_text())
     (out / "same.json").write_text(json.dumps([{**r, "image_id": 1} for r in results]))  # ids another dataset's
     again = load_results(out / "same.json", dataset)
@@ -220,21 +225,21 @@ def test_predict_tools_results_are_scored_against_a_dataset_by_file_name(small_s
         load_results(out / "other.json", dataset)
 
 
-def test_test_time_augmentation_in_the_predictor_and_the_tool(mask_checkpoint, tmp_path, capsys):
+def test_test_time_augmentation_in_the_predictor_and_the_tool(box_checkpoint, tmp_path, capsys):
     from detection.tta import TestTimeAugmentation, TTAConfig
     image = cv2.imread(str(PHOTOS[1]))
     settings = {"scales": [112, 128], "flip": True, "merge": "vote"}
-    predictor = Predictor(mask_checkpoint, device="cpu", tta=settings)
+    predictor = Predictor(box_checkpoint, device="cpu", tta=settings)
     result = predictor(image, color="bgr")
     tensor = torch.from_numpy(image[:, :, ::-1].copy()).permute(2, 0, 1).float() / 255
     with torch.no_grad():
         direct = TestTimeAugmentation(predictor.model, TTAConfig.from_dict(settings))([tensor])[0]
     np.testing.assert_allclose(result["boxes"], direct["boxes"].numpy(), atol=1e-5)
-    plain = Predictor(mask_checkpoint, device="cpu")(image, color="bgr")
+    plain = Predictor(box_checkpoint, device="cpu")(image, color="bgr")
     assert len(result["boxes"]) and not np.array_equal(result["scores"], plain["scores"])
     predictor.set_tta(None)
     np.testing.assert_allclose(predictor(image, color="bgr")["boxes"], plain["boxes"], atol=1e-6)
-    _tool("predict", mask_checkpoint, PHOTOS[1], "--output", tmp_path / "out", "--tta-scales", 112, 128)
+    _tool("predict", box_checkpoint, PHOTOS[1], "--output", tmp_path / "out", "--tta-scales", 112, 128)
     assert "test-time augmentation: shorter side 112, 128 x (as is, flipped), merged per class by box voting" in \
         capsys.readouterr().out
     saved = json.loads((tmp_path / "out" / "predictions.jsonl").read_text())

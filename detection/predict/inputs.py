@@ -11,6 +11,8 @@ photo never ends a run over thousands.
 """
 import glob
 import os
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, List, Optional, Sequence, Union
@@ -132,20 +134,34 @@ def video_info(path: Path) -> tuple:
         capture.release()
 
 
-def frames(sources: Sequence[Source]) -> Iterator[Frame]:
-    """Every image and video frame of ``sources`` in order; undecodable folder files as error frames."""
-    for source in sources:
-        if source.video:
-            yield from _video_frames(source)
-            continue
-        try:
-            image = read_image_file(source.path)
-        except UserError as err:
-            if source.explicit:
-                raise UserError(f"{err}; check the file, or leave it out") from None
-            yield Frame(source.name, None, source.path, error=str(err))
-            continue
-        yield Frame(source.name, image, source.path)
+def _image_frame(source: Source) -> Frame:
+    try:
+        return Frame(source.name, read_image_file(source.path), source.path)
+    except UserError as err:
+        if source.explicit:
+            raise UserError(f"{err}; check the file, or leave it out") from None
+        return Frame(source.name, None, source.path, error=str(err))
+
+
+def frames(sources: Sequence[Source], prefetch: int = 4) -> Iterator[Frame]:
+    """Every image and video frame of ``sources`` in order; undecodable folder files as error frames.
+
+    Up to ``prefetch`` images are decoded ahead in threads (OpenCV releases the GIL while decoding), so
+    decoding overlaps the model's forward pass; 0 decodes in turn.
+    """
+    with ThreadPoolExecutor(max_workers=max(1, min(prefetch, 4))) as pool:
+        pending = deque()
+        for source in sources:
+            if source.video:
+                while pending:
+                    yield pending.popleft().result()
+                yield from _video_frames(source)
+                continue
+            pending.append(pool.submit(_image_frame, source))
+            if len(pending) > prefetch:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def _video_frames(source: Source) -> Iterator[Frame]:

@@ -132,7 +132,10 @@ def test_predict_tool_on_a_folder_and_a_video_writes_every_output(mask_checkpoin
     names = sorted(p.name for p in PHOTOS)
     frames = [cv2.resize(cv2.imread(str(p)), (160, 120)) for p in PHOTOS]
     video = _video(tmp_path / "clip.mp4", frames)
-    out = tmp_path / "out"
+    run = tmp_path / "run"  # a training run's folder: what is written in it is listed in its manifest
+    run.mkdir()
+    (run / "run_files.txt").write_text("config.yaml\n")
+    out = run / "predicted"
     _tool("predict", mask_checkpoint, photos, video, "--output", out, "--csv", "--draw", "--draw-threshold", 0.1)
     captured = capsys.readouterr()
     assert "warning: skipped broken.jpg: image" in captured.err and "broken.jpg is truncated" in captured.err
@@ -163,6 +166,11 @@ def test_predict_tool_on_a_folder_and_a_video_writes_every_output(mask_checkpoin
     capture = cv2.VideoCapture(str(out / "drawn" / "clip.mp4"))
     assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 3 and capture.read()[1].shape == (120, 160, 3)
     assert not list(out.rglob("*.tmp*"))
+    from detection.engine.run_folder import written_files
+    listed = set(written_files(run))
+    assert {f"predicted/{n}" for n in ("predictions.json", "images.json", "predictions.jsonl", "predictions.csv",
+                                       "drawn/clip.mp4")} <= listed
+    assert sorted(p.relative_to(run).as_posix() for p in out.rglob("*") if p.is_file()) == sorted(listed - {"config.yaml"})
 
 
 def test_pseudo_labels_round_trip_through_check_dataset_and_training(small_shapes, mask_checkpoint, tmp_path,

@@ -31,6 +31,7 @@ import numpy as np
 from backbones.atomic_files import write_atomically, write_failure, write_text
 from backbones.errors import UserError
 
+from ..engine.run_folder import MANIFEST, record
 from ..evaluation.results_file import json_numbers
 from ..visualize import draw_predictions
 
@@ -117,17 +118,25 @@ class PredictionFiles:
         except OSError as err:
             raise UserError(f"cannot create the output folder {self.output} ({err.strerror}); pass another "
                             f"--output") from None
+        # predictions written into a run folder (output/demo/predicted) are listed in its manifest, so that
+        # --overwrite of the run removes them with the model they came from
+        self.run_folder = next((f for f in (self.output, self.output.parent) if (f / MANIFEST).is_file()), None)
         self.class_names, self.category_ids = list(class_names), list(category_ids)
         self.draw, self.draw_threshold = draw, draw_threshold
         self.video_fps = video_fps or {}
         self.images, self.results = [], []
-        self.jsonl = StreamedFile(self.output / "predictions.jsonl")
-        self.csv = StreamedFile(self.output / "predictions.csv") if csv_file else None
+        self.jsonl = StreamedFile(self.path("predictions.jsonl"))
+        self.csv = StreamedFile(self.path("predictions.csv")) if csv_file else None
         self.csv_writer = csv.writer(self.csv) if self.csv else None
         if self.csv_writer:
             self.csv_writer.writerow(CSV_COLUMNS)
         self.videos = {}
         self.drawn = []
+
+    def path(self, name) -> Path:
+        """``output/name``, recorded in the run folder's manifest (before it is written) when in one."""
+        path = self.output / name
+        return record(path, self.run_folder) if self.run_folder is not None else path
 
     def add(self, result: dict):
         image_id = len(self.images) + 1
@@ -159,11 +168,11 @@ class PredictionFiles:
         if result.get("frame") is not None:
             name = result["file_name"].rsplit("#", 1)[0]
             if name not in self.videos:
-                path = self.output / "drawn" / Path(name).with_suffix(".mp4")
+                path = self.path(Path("drawn") / Path(name).with_suffix(".mp4"))
                 self.videos[name] = VideoOutput(path, self.video_fps.get(name, 25.0), canvas.shape[1::-1])
             self.videos[name].write(canvas)
             return
-        path = self.output / "drawn" / Path(result["file_name"]).with_suffix(".jpg")
+        path = self.path(Path("drawn") / Path(result["file_name"]).with_suffix(".jpg"))
         ok, data = cv2.imencode(".jpg", cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
         if not ok:
             raise UserError(f"OpenCV could not encode {path} as JPEG")
@@ -176,9 +185,9 @@ class PredictionFiles:
             written.append(self.csv.finish())
         written += [video.finish() for video in self.videos.values()]
         categories = [{"id": c, "name": n} for c, n in zip(self.category_ids, self.class_names)]
-        written.append(write_text(self.output / "images.json",
+        written.append(write_text(self.path("images.json"),
                                   json.dumps({"images": self.images, "categories": categories})))
-        written.append(write_text(self.output / "predictions.json", json.dumps(json_numbers(self.results))))
+        written.append(write_text(self.path("predictions.json"), json.dumps(json_numbers(self.results))))
         return written
 
     def abandon(self):

@@ -23,8 +23,9 @@ from backbones.errors import UserError, check_choice
 from ..yaml_file import read_yaml_mapping
 from . import shapes
 from .coco_format import load_coco
+from .file_formats import read_spec
 from .records import DetectionData
-from .voc_format import VOC_CLASSES, load_voc, voc_union
+from .voc_format import load_voc, voc_union
 
 README_HINT = "see datasets/README.md for the expected layout and how to get the data"
 # The generator settings behind shapes_train/shapes_val (tests swap in a smaller set).
@@ -147,11 +148,7 @@ def load_dataset(name: str, role: str = "train", strict: bool = True) -> Detecti
     return DATASETS[name](strict)
 
 
-# --- custom datasets from a YAML file -------------------------------------------------------
-FILE_KEYS = {"coco": ("format", "annotations", "images", "classes", "name"),
-             "voc": ("format", "root", "split", "classes", "name", "image_ext")}
-
-
+# --- custom datasets from a YAML file (the formats: detection.data.file_formats) ---------------
 def load_dataset_file(path, role="train", strict=True) -> DetectionData:
     """A user's data described by YAML; ``train:``/``val:`` sections give both splits.
 
@@ -169,24 +166,5 @@ def load_dataset_file(path, role="train", strict=True) -> DetectionData:
 
 
 def _load_spec(spec, path, section, strict):
-    fmt = spec.get("format")
-    check_choice(f"format in {path}", fmt, FILE_KEYS)
-    for key in spec:
-        check_choice(f"key in {path}", key, FILE_KEYS[fmt])
-    required = ("annotations", "images") if fmt == "coco" else ("root", "split")
-    missing = [k for k in required if not spec.get(k)]
-    if missing:
-        raise UserError(f"{path}: format {fmt} needs {', '.join(required)}; missing {', '.join(missing)}")
-    base = path.parent
     name = spec.get("name") or f"{path.stem}_{section}"
-    classes = spec.get("classes")
-    if classes is not None and (not isinstance(classes, list) or not all(isinstance(c, str) for c in classes)):
-        raise UserError(f"{path}: classes must be a list of names, got {classes!r}")
-    if fmt == "coco":
-        data = load_coco(base / spec["annotations"], base / spec["images"], name, strict)
-        if classes is not None and list(classes) != data.class_names:
-            raise UserError(f"{path}: classes {classes} differ from the categories in {spec['annotations']} "
-                            f"({data.class_names}, in category-id order)")
-        return data
-    return load_voc(base / spec["root"], spec["split"], class_names=classes or VOC_CLASSES, name=name,
-                    strict=strict, **({"image_ext": spec["image_ext"]} if "image_ext" in spec else {}))
+    return read_spec(spec, path.parent, name, path, strict)

@@ -1,0 +1,66 @@
+"""The formats a dataset YAML file can name (``format: coco``), each a reader into :class:`DetectionData`.
+
+A format lists the YAML keys it takes (besides ``format``, ``name`` and
+``classes``, which every format takes), those it needs, and its reader.
+Paths in the YAML resolve against the YAML file's folder; the reader gets
+them resolved. To add a format, write its reader module in
+``detection/data/`` and add one entry to :data:`FORMATS`.
+"""
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+from backbones.errors import UserError, check_choice
+
+from .coco_format import load_coco
+from .records import DetectionData
+from .voc_format import VOC_CLASSES, load_voc
+
+COMMON_KEYS = ("format", "name", "classes")
+
+
+@dataclass(frozen=True)
+class DatasetFormat:
+    keys: Sequence[str]        # the format's own YAML keys
+    required: Sequence[str]    # those that must be given
+    paths: Sequence[str]       # keys holding paths (resolved against the YAML file's folder)
+    # read(spec with resolved paths, name, classes or None, strict, where) -> DetectionData; ``where``
+    # names the YAML file in messages about its keys
+    read: Callable[[dict, str, Optional[list], bool, Path], DetectionData]
+
+
+def _read_coco(spec, name, classes, strict, where) -> DetectionData:
+    data = load_coco(spec["annotations"], spec["images"], name, strict)
+    if classes is not None and list(classes) != data.class_names:
+        raise UserError(f"{where}: classes {classes} differ from the categories in {spec['annotations']} "
+                        f"({data.class_names}, in category-id order)")
+    return data
+
+
+def _read_voc(spec, name, classes, strict, where) -> DetectionData:
+    return load_voc(spec["root"], spec["split"], class_names=classes or VOC_CLASSES, name=name, strict=strict,
+                    **({"image_ext": spec["image_ext"]} if "image_ext" in spec else {}))
+
+
+FORMATS = {
+    "coco": DatasetFormat(("annotations", "images"), ("annotations", "images"), ("annotations", "images"),
+                          _read_coco),
+    "voc": DatasetFormat(("root", "split", "image_ext"), ("root", "split"), ("root",), _read_voc),
+}
+
+
+def read_spec(spec: dict, base: Path, name: str, where, strict: bool = True) -> DetectionData:
+    """Check ``spec`` (one split's YAML keys) against its format and read it; ``where`` names the YAML file."""
+    fmt = spec.get("format")
+    check_choice(f"format in {where}", fmt, FORMATS)
+    entry = FORMATS[fmt]
+    for key in spec:
+        check_choice(f"key in {where}", key, (*COMMON_KEYS, *entry.keys))
+    missing = [k for k in entry.required if not spec.get(k)]
+    if missing:
+        raise UserError(f"{where}: format {fmt} needs {', '.join(entry.required)}; missing {', '.join(missing)}")
+    classes = spec.get("classes")
+    if classes is not None and (not isinstance(classes, list) or not all(isinstance(c, str) for c in classes)):
+        raise UserError(f"{where}: classes must be a list of names, got {classes!r}")
+    resolved = {k: (base / v if k in entry.paths and isinstance(v, str) else v) for k, v in spec.items()}
+    return entry.read(resolved, name, classes, strict, where)

@@ -23,6 +23,7 @@ import yaml
 from backbones.errors import UserError, check_choice
 from backbones.ranges import Range, above, at_least, between, check_settings
 
+from .data.sampler import SAMPLERS
 from .detector import DetectorConfig, plain_dict
 from .engine.solver import apply_schedule
 from .tta import check_tta_mapping
@@ -64,6 +65,8 @@ class DataConfig:
     color_jitter: float = 0.0       # brightness/contrast/saturation strength; 0 disables it
     skip_unreadable_images: bool = False  # warn and use the next image instead of stopping
     filter_empty_images: bool = True  # leave images without trainable objects out of training
+    sampler: str = "default"        # default (each image once an epoch) | repeat_factor (rare classes repeated, LVIS)
+    repeat_threshold: float = 0.001  # repeat_factor: classes in fewer than this fraction of images are repeated
 
 
 AMP_MODES = ("none", "fp16", "bf16")
@@ -143,6 +146,7 @@ RANGES = {
         "num_workers": at_least(0, "0: load in the main process"),
         "hflip_prob": _PROBABILITY,
         "color_jitter": at_least(0, "0: off"),
+        "repeat_threshold": between(0, 1, low_open=True),
     },
 }
 
@@ -277,6 +281,7 @@ def load_config(path=None, overrides: Optional[dict] = None) -> TrainConfig:
         raw["solver"] = apply_schedule(solver)
     cfg = TrainConfig(**build_sections(raw, where, SECTIONS, RANGES, overrides))
     check_choice("runtime.amp", cfg.runtime.amp, AMP_MODES)
+    check_choice("data.sampler", cfg.data.sampler, SAMPLERS)
     if cfg.test.tta is not None:
         check_tta_mapping(cfg.test.tta, f"{where}: test.tta")
     return cfg

@@ -43,6 +43,8 @@ class DataProblems:
     dropped_boxes: int = 0        # empty after clipping, or degenerate
     images_without_objects: int = 0
     duplicate_ids: int = 0        # ids naming more than one image or annotation (an error)
+    skipped_shapes: int = 0       # annotations of a kind the reader does not use (polylines, points, ...)
+    objects_without_masks: int = 0  # boxes in data whose other objects have masks: the data trains without masks
     details: list = field(default_factory=list)  # human-readable lines, first few per kind
 
     ERRORS = ("duplicate_ids",)
@@ -54,7 +56,8 @@ class DataProblems:
 
     def add(self, other: "DataProblems"):
         """Count ``other``'s problems too (data combined from several sources); its lines name their files."""
-        for kind in ("clipped_boxes", "dropped_boxes", "images_without_objects", *self.ERRORS):
+        for kind in ("clipped_boxes", "dropped_boxes", "images_without_objects", "skipped_shapes",
+                     "objects_without_masks", *self.ERRORS):
             setattr(self, kind, getattr(self, kind) + getattr(other, kind))
         self.details.extend(other.details)
 

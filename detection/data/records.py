@@ -45,6 +45,7 @@ class DataProblems:
     duplicate_ids: int = 0        # ids naming more than one image or annotation (an error)
     skipped_shapes: int = 0       # annotations of a kind the reader does not use (polylines, points, ...)
     objects_without_masks: int = 0  # boxes in data whose other objects have masks: the data trains without masks
+    mask_problems: int = 0        # instance masks that disagree with their class or object (kept, or ignored)
     details: list = field(default_factory=list)  # human-readable lines, first few per kind
 
     ERRORS = ("duplicate_ids",)
@@ -57,7 +58,7 @@ class DataProblems:
     def add(self, other: "DataProblems"):
         """Count ``other``'s problems too (data combined from several sources); its lines name their files."""
         for kind in ("clipped_boxes", "dropped_boxes", "images_without_objects", "skipped_shapes",
-                     "objects_without_masks", *self.ERRORS):
+                     "objects_without_masks", "mask_problems", *self.ERRORS):
             setattr(self, kind, getattr(self, kind) + getattr(other, kind))
         self.details.extend(other.details)
 

@@ -63,7 +63,7 @@ CPU_MEMORY_METHOD = ("fresh process: VmHWM after one forward pass minus VmRSS be
 CUDA_MEMORY_METHOD = "torch.cuda.max_memory_allocated during one forward pass minus memory_allocated before it"
 
 
-def test_image(height: int, width: int, seed: int = 0) -> torch.Tensor:
+def synthetic_image(height: int, width: int, seed: int = 0) -> torch.Tensor:
     """A smooth random 3 x H x W RGB image in [0, 1] (the same for a given seed and size)."""
     g = torch.Generator().manual_seed(seed)
     coarse = torch.rand(1, 3, 12, 12, generator=g)
@@ -111,7 +111,7 @@ def _memory_child():
     """The fresh process of :func:`cpu_peak_memory`: a JSON spec on stdin, the peak in MB on stdout."""
     spec = json.loads(sys.stdin.read())
     torch.set_num_threads(spec["threads"])
-    image = test_image(*spec["size"])
+    image = synthetic_image(*spec["size"])
     if spec["kind"] == "onnx":
         from .export import load_exported
         exported = load_exported(spec["path"], threads=spec["threads"])
@@ -206,7 +206,7 @@ def analyse_model(model, input_size=None, device="cpu", runs: int = 5, warmup: i
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UserError("--device cuda: no CUDA device here; use --device cpu")
     threads = torch.get_num_threads()
-    image = test_image(*input_size)
+    image = synthetic_image(*input_size)
     model = model.cpu().eval()
     kept_threshold = model.roi_heads.score_thresh
     model.roi_heads.score_thresh = 0.0  # the most detections (see the module docstring)
@@ -284,6 +284,9 @@ def format_report(report: dict) -> str:
              + ", ".join(f"{k} {v:.1f}" for k, v in f["gflops_by_part"].items())
              + f"; {f['detections']} detections)",
              f"    counted with {f['method']}"]
+    if f["detections"] == 0:
+        lines.append("  warning: no detections, so the RoI heads ran on nothing and their cost is missing "
+                     "(random weights whose features are not finite?)")
     memory = {**report["memory"], **report.get("memory_exported", {})}
     for key, value in memory.items():
         peak = "n/a (needs Linux /proc)" if value["peak_mb"] is None else f"{value['peak_mb']:.0f} MB"

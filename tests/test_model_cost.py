@@ -5,7 +5,7 @@ import json
 import torch
 
 from detection import build_detector
-from detection.model_cost import analyse_model, count_flops, parameter_counts, test_image
+from detection.model_cost import analyse_model, count_flops, parameter_counts, synthetic_image
 
 
 def small_detector(**options):
@@ -17,7 +17,7 @@ def small_detector(**options):
 def test_flops_agree_with_fvcore_and_with_the_rpn_heads_arithmetic():
     from fvcore.nn import FlopCountAnalysis
     model = small_detector()
-    image = test_image(160, 200)
+    image = synthetic_image(160, 200)
     flops = count_flops(model, image)
     assert flops["network_size"] == [160, 224]  # 160 x 200 padded to a multiple of 32
     assert flops["gflops"] == 2 * flops["gmacs"]

@@ -4,9 +4,12 @@
     python tools/analyze_model.py --config configs/coco/faster_rcnn_R50_FPN_1x.yaml --backbone resnet101
     python tools/analyze_model.py --config configs/shapes_demo.yaml --input-size 192x256 --json cost.json
 
-A checkpoint is measured with its weights; a --config with random weights
-(the cost does not depend on them, except the mask head's, which runs on the
-detections). The image is a smooth random one of --input-size (default: the
+A checkpoint is measured with its weights; a --config builds the model a
+training run of it would (frozen BatchNorm and stages when fine-tuning) with
+random weights, each residual branch's last norm zeroed so that deep random
+networks stay finite (the cost does not depend on the values). The score
+threshold is 0 while measuring: every image gives the most detections
+(box_detections_per_img), and the mask head runs on all of them. The image is a smooth random one of --input-size (default: the
 configured test size, min_size x max_size, e.g. 800x1333), resized by the
 model as any input is. What each number counts (FLOPs are 2 x multiply-adds,
 from torch.utils.flop_counter; peak memory from the resident set of a fresh
@@ -26,7 +29,7 @@ from backbones.atomic_files import write_text
 from backbones.errors import UserError
 from backbones.ranges import at_least, check_flag
 from detection.cli import command
-from detection.engine.checkpoint import load_detector, read_checkpoint
+from detection.engine.checkpoint import load_detector
 from detection.model_cost import analyse_model, format_report
 
 
@@ -67,7 +70,16 @@ def model_from_config(args):
              "num_classes": args.num_classes}
     cfg = resolve_config(args.config, flags={"model": flags}, log=None)
     torch.manual_seed(0)
-    return build_detector(cfg.model, load_pretrained=False).eval()
+    model = build_detector(cfg.model, load_pretrained=False).eval()
+    # Random weights under frozen BatchNorm at identity statistics: every residual block adds its branch's
+    # variance, and in ResNet-101 the features overflow, the RPN's boxes are not finite and the RoI heads
+    # get no proposals. Zeroing each branch's last norm (Goyal et al., 2017: each block starts as the
+    # identity) keeps them finite; the cost is the same (dense kernels do not skip zeros).
+    with torch.no_grad():
+        for block in model.backbone.modules():
+            if hasattr(block, "last_norm"):
+                getattr(block, block.last_norm).weight.zero_()
+    return model
 
 
 @command
@@ -85,13 +97,9 @@ def main(argv=None):
         if not folder.is_dir():
             raise UserError(f"cannot write {args.json}: its folder {folder} does not exist; create it first")
     with tempfile.TemporaryDirectory() as tmp:
-        if args.checkpoint:
-            read_checkpoint(args.checkpoint)
-            model, _ = load_detector(args.checkpoint)
-            weights = Path(tmp) / "weights.pth"  # for the fresh process that measures memory
-            torch.save(model.state_dict(), weights)
-        else:
-            model, weights = model_from_config(args), None
+        model = load_detector(args.checkpoint)[0] if args.checkpoint else model_from_config(args)
+        weights = Path(tmp) / "weights.pth"  # for the fresh process that measures memory
+        torch.save(model.state_dict(), weights)
         report = analyse_model(model, size, device=args.device, runs=args.runs, warmup=args.warmup,
                                export=not args.no_export, memory=not args.no_memory, state_dict=weights,
                                log=lambda text: print(text, flush=True))

@@ -5,7 +5,9 @@
 
 Reports images, instances per class (difficult/crowd apart), COCO size
 buckets (small < 32², medium < 96², large, by box area), boxes clipped or
-dropped, images without objects, then what makes the data unusable: ids used
+dropped, images without objects, the class balance (per class the fraction
+of images holding it and the repeat factor ``data.sampler: repeat_factor``
+would give it at ``--repeat-threshold``), then what makes the data unusable: ids used
 twice, missing image files (a stat each), and with ``--check-images`` images
 that cannot be decoded or whose size is not the declared one (slow: every
 image is decoded). Exits with status 1 when any of those is found, after the
@@ -20,8 +22,10 @@ import numpy as np
 from backbones.errors import UserError
 from backbones.ranges import at_least, check_flag
 from detection.cli import command
+from detection.config import RANGES, DataConfig
 from detection.data.catalog import load_dataset
 from detection.data.dataset import DetectionDataset, missing_image_files
+from detection.data.sampler import category_repeat_factors, repeat_factors
 from detection.visualize import draw_ground_truth, save_png, tile
 
 
@@ -32,6 +36,9 @@ def parse_args(argv=None):
     p.add_argument("--check-images", action="store_true", help="decode every image (slow on big sets)")
     p.add_argument("--vis", type=int, default=0, help="write a PNG with the ground truth of N images")
     p.add_argument("--output", default="output/check", help="folder for the --vis PNG")
+    p.add_argument("--repeat-threshold", type=float, default=DataConfig.repeat_threshold,
+                   help="data.repeat_threshold of the class-balance report (the repeat factors "
+                        "data.sampler: repeat_factor would use)")
     return p.parse_args(argv)
 
 
@@ -82,6 +89,24 @@ def print_summary(data):
             print(f"    {line}")
 
 
+def print_class_balance(data, threshold):
+    """Per class the fraction of training images holding it and its repeat factor r(c) under
+    ``data.sampler: repeat_factor``; how many images would be repeated, and the expected epoch."""
+    records = [r for r in data.records if (~r.ignore).any()]  # those training keeps (data.filter_empty_images)
+    print(f"  class balance over the {len(records)} images with trainable objects "
+          f"(data.sampler: repeat_factor, data.repeat_threshold: {threshold:g}):")
+    if not records:
+        return
+    frequency, per_class = category_repeat_factors(records, threshold)
+    width = max(len(n) for n in data.class_names)
+    for label, name in enumerate(data.class_names, 1):
+        print(f"    {name:<{width}}  in {100 * frequency.get(label, 0):.2f}% of images  "
+              f"r = {per_class.get(label, 1.0):.2f}")
+    factors = repeat_factors(records, threshold)
+    print(f"    {int((factors > 1).sum())} of {len(records)} images have r > 1; an epoch shows "
+          f"{float(factors.sum()):.1f} images on average ({len(records)} without repeats)")
+
+
 def print_errors(title, count, lines, hint=""):
     """``title: count`` and its lines; ``hint`` follows when fewer lines than ``count`` are shown."""
     print(f"  {title}: {count}")
@@ -96,9 +121,11 @@ def main(argv=None):
     """Print the report; exit with status 1 when the data cannot be used as it is (the report says why)."""
     args = parse_args(argv)
     check_flag("--vis", args.vis, at_least(0))
+    check_flag("--repeat-threshold", args.repeat_threshold, RANGES["data"]["repeat_threshold"])
     data = load_dataset(args.dataset, args.role, strict=False)  # list every duplicate id instead of stopping
     dataset = DetectionDataset(data)
     print_summary(data)
+    print_class_balance(data, args.repeat_threshold)
     duplicates = [line.split(": ", 1)[1] for line in data.problems.errors()]
     print_errors("duplicate ids", data.problems.duplicate_ids, duplicates)
     missing = [str(r.file_name) for r in missing_image_files(data.records)]

@@ -53,11 +53,12 @@ class TrainResult:
     best: Optional[dict] = None       # {"metric", "value", "iteration"} when evaluated
 
 
-def _loader(dataset, solver, num_workers, start):
+def _loader(dataset, solver, num_workers, start, repeat_factors=None):
     try:
         batches = TrainingBatches([r.width for r in dataset.records], [r.height for r in dataset.records],
                                   solver.ims_per_batch, solver.seed, start=start,
-                                  rank=distributed.rank(), world_size=distributed.world_size())
+                                  rank=distributed.rank(), world_size=distributed.world_size(),
+                                  repeat_factors=repeat_factors)
     except ValueError as err:
         raise UserError(f"solver.ims_per_batch={solver.ims_per_batch}: {err}") from None
     # its own generator: creating the loader must not draw from the global RNG (exact resume)
@@ -154,7 +155,7 @@ class _Run:
 
 
 def train(model, dataset, solver, output_dir, runtime=None, num_workers=0, train_config=None, eval_dataset=None,
-          resume=False, progress=True, resume_command=None, on_start=None) -> TrainResult:
+          resume=False, progress=True, resume_command=None, on_start=None, repeat_factors=None) -> TrainResult:
     """Train ``model`` (already on its device) on ``dataset``.
 
     ``resume``: continue from the run folder's last checkpoint (from the start
@@ -163,7 +164,9 @@ def train(model, dataset, solver, output_dir, runtime=None, num_workers=0, train
     printed when a signal stops the run. ``on_start()`` is called once
     everything is checked (a resumed checkpoint restored), before this
     function writes anything: the caller's own writes go there, so a refused
-    run leaves the folder as it was.
+    run leaves the folder as it was. ``repeat_factors``: per image of
+    ``dataset``, how often an epoch shows it (``data.sampler: repeat_factor``);
+    None: once.
     """
     runtime = runtime or RuntimeConfig()
     if len(dataset) < solver.ims_per_batch:
@@ -182,6 +185,7 @@ def train(model, dataset, solver, output_dir, runtime=None, num_workers=0, train
     model.train()
     run = _Run(model, dataset, solver, output_dir, runtime, train_config,
                eval_dataset if solver.eval_period else None, resume_command)
+    run.repeat_factors = repeat_factors
     last = run.checkpointer.last() if resume else None
     start = run.restore(last) if last else 0
     if not last:
@@ -231,7 +235,7 @@ def _loop(run, start, log, num_workers, progress):
         device_ids = [run.device.index] if run.device.type == "cuda" else None
         forward = torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
     scheduler = restore_scheduler(run.optimizer, solver, start)
-    batches = iter(_loader(run.dataset, solver, num_workers, start))
+    batches = iter(_loader(run.dataset, solver, num_workers, start, run.repeat_factors))
     bar = tqdm(total=solver.max_iter, initial=start, desc="train", dynamic_ncols=True,
                disable=not (progress and distributed.is_main()))
     started, done = time.perf_counter(), start

@@ -18,7 +18,7 @@ from ..engine.run_folder import files_read_from, record, remove_previous_run, wr
 from ..engine.run_lock import LOCK_FILE, RunLock
 from ..engine.trainer import TrainResult, train
 from ..init.surgery import transplant
-from .data import evaluation_dataset, training_dataset
+from .data import evaluation_dataset, training_dataset, training_repeat_factors
 from .resolve import Run
 
 INIT_REPORT = "init_report.txt"
@@ -58,7 +58,7 @@ class BuiltRun:
                          runtime=run.config.runtime, num_workers=run.config.data.num_workers,
                          train_config=run.to_dict(), eval_dataset=self.eval_dataset, resume=run.resume,
                          progress=progress, resume_command=resume_command or resume_command_line(),
-                         on_start=start_writing)
+                         on_start=start_writing, repeat_factors=training_repeat_factors(run.config, self.dataset))
 
 
 def build_run(run: Run) -> BuiltRun:

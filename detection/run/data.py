@@ -7,6 +7,7 @@ from backbones.errors import UserError
 
 from ..data.catalog import data_root, is_dataset_file, load_dataset
 from ..data.dataset import DetectionDataset, require_image_files
+from ..data.sampler import repeat_factors
 from ..data.transforms import train_augmentation
 from ..engine import distributed
 
@@ -51,6 +52,14 @@ def training_dataset(cfg) -> DetectionDataset:
                                  seed=cfg.solver.seed)
     return DetectionDataset(data, augment=augment, with_masks=cfg.model.mask,
                             skip_unreadable=cfg.data.skip_unreadable_images)
+
+
+def training_repeat_factors(cfg, dataset):
+    """Per image of the training set, how often an epoch shows it (``data.sampler: repeat_factor``);
+    None (each image once) for the default sampler."""
+    if cfg.data.sampler != "repeat_factor":
+        return None
+    return repeat_factors(dataset.records, cfg.data.repeat_threshold)
 
 
 def evaluation_dataset(name, class_names, model="the model") -> DetectionDataset:

@@ -108,11 +108,10 @@ def test_a_ground_truth_file_or_a_folder_as_results_is_named(tmp_path, gt):
         load_results(tmp_path / "folder", gt)
 
 
-@pytest.mark.parametrize("segmentation", [
-    [[10, 10, 60, 10, 60, 60]],                          # a polygon
-    {"size": [100, 100], "counts": [10, 20, 9970]},      # uncompressed RLE
+@pytest.mark.parametrize("segmentation", [  # polygons and uncompressed RLE are converted: tests/test_results_forms.py
     "abc",
     {"counts": "abc"},
+    {"size": [100, 100], "counts": 12},
 ])
 def test_segmentation_that_is_not_a_compressed_rle_is_named(tmp_path, gt, segmentation):
     entries = [{**r, "segmentation": segmentation} for r in perfect()]

@@ -85,7 +85,11 @@ def _image_results(image_id, pred, category_ids, with_masks, mask_threshold) -> 
         {"image_id": image_id, "category_id": int(c), "bbox": b, "score": float(s)}
         for c, b, s in zip(cats, xywh.tolist(), scores)
     ]
-    if with_masks:
+    if pred.get("boxes_from_masks"):  # a results file of masks alone: written back as it was, for loadRes to
+        for result, rle in zip(results, pred["rles"]):  # derive boxes and areas from the masks
+            del result["bbox"]
+            result["segmentation"] = rle
+    elif with_masks:
         if "rles" in pred:  # already encoded (detection.engine.inference does this to save memory)
             rles = pred["rles"]
         elif "masks" in pred:
@@ -108,7 +112,9 @@ def to_coco_results(
     Args:
         predictions: ``image_id -> dict(boxes=(M, 4), scores=(M,), labels=(M,),
             masks=(M, 1, H, W) optional, or rles=[compressed RLE, ...])`` torchvision-style, in original image
-            pixels (continuous 0-based ``x1, y1, x2, y2``); tensors or arrays.
+            pixels (continuous 0-based ``x1, y1, x2, y2``); tensors or arrays. With
+            ``boxes_from_masks=True`` (a results file of masks alone, read back) the results carry the
+            ``rles`` and no ``"bbox"``: pycocotools' ``loadRes`` derives boxes and areas from the masks.
         category_ids: dataset category id of each contiguous label:
             label ``l`` (1..C) maps to ``category_ids[l - 1]``.
         iou_types: any of ``"bbox"``, ``"segm"``.  Every result carries
@@ -145,7 +151,7 @@ def _check_results(coco_gt: COCO, results: list, iou_type: str) -> list:
     image_ids, cat_ids = set(coco_gt.getImgIds()), set(coco_gt.getCatIds())
     prepared = []
     for i, result in enumerate(results):
-        if key not in result:
+        if key not in result and "segmentation" not in result:  # loadRes derives a missing box from the mask
             raise ValueError(f"result {i} has no {key!r}, needed for iou_type={iou_type!r}")
         if result["image_id"] not in image_ids:
             raise ValueError(f"result {i}: image_id {result['image_id']!r} is not in the ground truth")

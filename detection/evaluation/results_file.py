@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from pycocotools import mask as mask_utils
 
 from backbones.atomic_files import write_text
 from backbones.errors import UserError
@@ -33,11 +34,18 @@ def save_results(path, dataset, predictions) -> Path:
 def load_results(path, dataset) -> dict:
     """Read a COCO results JSON back into per-image predictions for ``dataset``.
 
-    Every entry is checked against the dataset (ids, box, score; masks as
-    compressed RLE of their image's size) and a problem is named by entry, so
-    nothing fails later inside pycocotools. Masks are kept only when every
-    entry carries one: pycocotools cannot score a partial set, so the others
-    are evaluated as boxes, with a warning that counts them.
+    Every entry is checked against the dataset (ids, box, score; masks of
+    their image's size) and a problem is named by entry, so nothing fails
+    later inside pycocotools. An entry needs a ``bbox``, a ``segmentation``
+    or both (cocoapi's own segm results have no boxes); a missing box is
+    derived from the mask by ``pycocotools.mask.toBbox``, as ``loadRes`` does,
+    and a file without any box is scored as ``loadRes`` scores it (boxes and
+    areas from the masks). Masks may be compressed RLE, uncompressed RLE or
+    polygons: the last two are converted to compressed RLE with pycocotools
+    (``frPyObjects``, as it converts ground truth), since ``loadRes`` takes
+    compressed RLE only. Keys beyond these are ignored. Masks are kept only
+    when every entry carries one: pycocotools cannot score a partial set, so
+    the others are evaluated as boxes, with a warning that counts them.
     """
     path = Path(path)
     results = _read_results(path)
@@ -47,13 +55,12 @@ def load_results(path, dataset) -> dict:
         _check_entry(path, n, r, label_of, dataset)
     results = _keyed_by_file_name(path, results, dataset)
     _check_image_ids(path, results, dataset)
+    with_masks = _with_masks(path, results)
+    boxes_from_masks = bool(results) and not any(_has_box(r) for r in results)  # scored as loadRes scores them
+    results = [_mask_and_box(path, n, r, dataset.record(r["image_id"]), with_masks) for n, r in enumerate(results)]
     for r in results:
         per_image[r["image_id"]].append(r)
-    with_masks = _with_masks(path, results)
-    if with_masks:
-        for n, r in enumerate(results):
-            _check_mask(path, n, r["segmentation"], dataset.record(r["image_id"]))
-    return {i: _stack(rs, label_of, with_masks) for i, rs in per_image.items()}
+    return {i: _stack(rs, label_of, with_masks, boxes_from_masks) for i, rs in per_image.items()}
 
 
 def _read_results(path) -> list:
@@ -78,16 +85,28 @@ def _read_results(path) -> list:
     return results
 
 
+def _has_box(r) -> bool:
+    """Whether an entry carries a box: pycocotools' loadRes takes an empty ``bbox`` for none too."""
+    return r.get("bbox") not in (None, [])
+
+
 def _check_entry(path, n, r, label_of, dataset):
     """One entry's keys, id types, box and score, and category; images are checked for all entries at once."""
-    if not isinstance(r, dict) or not {"image_id", "category_id", "bbox", "score"} <= set(r):
-        raise UserError(f"{path}: entry {n} lacks image_id, category_id, bbox or score")
+    if not isinstance(r, dict):
+        raise UserError(f"{path}: entry {n} is {_short(r)}, not a result {{image_id, category_id, bbox, score}}")
+    missing = [key for key in ("image_id", "category_id", "score") if key not in r]
+    if missing:
+        raise UserError(f"{path}: entry {n} lacks {' and '.join(missing)}; a result is {{image_id, category_id, "
+                        f"score, and bbox or segmentation or both}}")
+    if not _has_box(r) and "segmentation" not in r:
+        raise UserError(f"{path}: entry {n} has neither bbox nor segmentation; a result needs a box [x, y, width, "
+                        f"height], a mask (segmentation, from which the box is derived) or both")
     for key in ("image_id", "category_id"):
         if not isinstance(r[key], (int, float, str)):  # a list or dict: not an id, and unhashable
             raise UserError(f"{path}: entry {n} has {key} {r[key]!r}; it must be a number or a string")
-    if not _finite_box_and_score(r["bbox"], r["score"]):
+    if not _finite_box_and_score(r["bbox"] if _has_box(r) else [0, 0, 0, 0], r["score"]):
         raise UserError(f"{path}: entry {n} has a bad box or score (need finite x, y, w >= 0, h >= 0): "
-                        f"bbox {r['bbox']}, score {r['score']}")
+                        f"bbox {r.get('bbox')}, score {r['score']}")
     if r["category_id"] not in label_of:
         categories = [f"{c} {name}" for c, name in zip(dataset.category_ids, dataset.class_names)]
         raise UserError(f"{path}: entry {n} names category {r['category_id']!r}, which is not in {dataset.name} "
@@ -155,16 +174,58 @@ def _with_masks(path, results) -> bool:
     return bool(results) and carrying == len(results)
 
 
-def _check_mask(path, n, segmentation, record):
-    """A compressed RLE of its image's size: pycocotools fails on polygons or uncompressed RLE in results
-    (deep inside loadRes), and scores a mask of another size IoU 0 without a word."""
-    if not (isinstance(segmentation, dict) and isinstance(segmentation.get("counts"), str)
-            and isinstance(segmentation.get("size"), list) and len(segmentation["size"]) == 2):
+def _mask_and_box(path, n, r, record, with_masks) -> dict:
+    """The entry with its mask as compressed RLE (when masks are scored, or when its box must be derived from
+    it) and its box (``toBbox`` of the mask where the entry has none, as pycocotools' loadRes derives it)."""
+    if _has_box(r) and not with_masks:
+        return r
+    rle = _compressed_rle(path, n, r["segmentation"], record)
+    if _has_box(r):
+        return {**r, "segmentation": rle}
+    return {**r, "segmentation": rle, "bbox": mask_utils.toBbox(rle).tolist()}
+
+
+def _compressed_rle(path, n, segmentation, record) -> dict:
+    """``segmentation`` as a compressed RLE of its image's size. pycocotools' loadRes takes compressed RLE only
+    (it fails deep inside on polygons or uncompressed RLE), and scores a mask of another size IoU 0 without a
+    word; polygons and uncompressed RLE are converted by pycocotools.mask.frPyObjects, as ground truth is."""
+    height, width = record.height, record.width
+    if isinstance(segmentation, list):
+        _check_polygons(path, n, segmentation)
+        rle = mask_utils.merge(mask_utils.frPyObjects(segmentation, height, width))
+        return {"size": [height, width], "counts": rle["counts"].decode("ascii")}
+    counts = segmentation.get("counts") if isinstance(segmentation, dict) else None
+    if not (isinstance(counts, (str, list)) and isinstance(segmentation.get("size"), list)
+            and len(segmentation["size"]) == 2):
         raise UserError(f"{path}: entry {n}: segmentation must be a compressed RLE {{'size': [height, width], "
-                        f"'counts': '...'}} as pycocotools.mask.encode writes, got {_short(segmentation)}")
-    if list(segmentation["size"]) != [record.height, record.width]:
+                        f"'counts': '...'}} as pycocotools.mask.encode writes (or an uncompressed RLE, or "
+                        f"polygons [[x1, y1, x2, y2, x3, y3, ...], ...]), got {_short(segmentation)}")
+    if list(segmentation["size"]) != [height, width]:
         raise UserError(f"{path}: entry {n}: segmentation size {segmentation['size']} is not image "
-                        f"{record.image_id!r}'s [height, width] [{record.height}, {record.width}]")
+                        f"{record.image_id!r}'s [height, width] [{height}, {width}]")
+    if isinstance(counts, str):
+        return {"size": [height, width], "counts": counts}
+    if not all(isinstance(c, int) and c >= 0 for c in counts) or sum(counts) != height * width:
+        raise UserError(f"{path}: entry {n}: uncompressed RLE counts must be whole numbers >= 0 that add up to "
+                        f"height x width = {height * width}, got {_short(counts)}")
+    rle = mask_utils.frPyObjects(segmentation, height, width)
+    return {"size": [height, width], "counts": rle["counts"].decode("ascii")}
+
+
+def _check_polygons(path, n, polygons):
+    """COCO polygons: a list of [x1, y1, x2, y2, x3, y3, ...] of finite numbers. frPyObjects would take a
+    4-number list for a box, and fail without a word on fewer."""
+    for k, polygon in enumerate(polygons):
+        try:
+            values = np.asarray(polygon, dtype=np.float64)
+        except (TypeError, ValueError):
+            values = None
+        if values is None or values.ndim != 1 or len(values) < 6 or len(values) % 2 \
+                or not np.isfinite(values).all():
+            raise UserError(f"{path}: entry {n}: segmentation polygon {k} is {_short(polygon)}; a polygon is "
+                            f"[x1, y1, x2, y2, x3, y3, ...]: at least 3 points, as finite numbers")
+    if not polygons:
+        raise UserError(f"{path}: entry {n}: segmentation is an empty list of polygons")
 
 
 def _short(value, limit=60) -> str:
@@ -181,13 +242,15 @@ def _finite_box_and_score(bbox, score) -> bool:
     return values.shape == (5,) and bool(np.isfinite(values).all()) and values[2] >= 0 and values[3] >= 0
 
 
-def _stack(results, label_of, with_masks):
+def _stack(results, label_of, with_masks, boxes_from_masks):
     xywh = np.array([r["bbox"] for r in results], dtype=np.float64).reshape(-1, 4)
     pred = {"boxes": np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1),
             "scores": np.array([r["score"] for r in results], dtype=np.float64),
             "labels": np.array([label_of[r["category_id"]] for r in results], dtype=np.int64)}
     if with_masks:
         pred["rles"] = [r["segmentation"] for r in results]
+        if boxes_from_masks:
+            pred["boxes_from_masks"] = True  # to_coco_results then writes them as the file had them
     return pred
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from PIL import Image
 from pycocotools import mask as mask_utils
 
 from backbones.errors import UserError
@@ -25,8 +26,21 @@ from .records import DetectionData
 from .transforms import resizes, seed_augmentation
 
 
+EXIF_ORIENTATION = 0x0112  # the EXIF tag: how the stored pixels are turned or mirrored to be shown (1: as stored)
+TURNED = (5, 6, 7, 8)      # the orientations that show the stored pixels turned by 90 degrees: width <-> height
+
+
 def read_image_file(path) -> np.ndarray:
-    """Decode an image file to RGB uint8; missing, corrupt and truncated files get an error naming them.
+    """Decode an image file to RGB uint8 (H, W, 3) as it is displayed; missing, corrupt and truncated files get
+    an error naming them.
+
+    Pixels are those a viewer shows, which annotation tools (and COCO) annotate: EXIF orientation applied, as
+    detectron2's ``read_image`` and PIL's ``ImageOps.exif_transpose`` do (OpenCV's ``IMREAD_COLOR`` applies it
+    to JPEG, PNG, WebP and TIFF; ``IMREAD_IGNORE_ORIENTATION`` is not set). Every colour mode becomes 8-bit RGB:
+    grayscale is replicated, palette PNGs are expanded, alpha is dropped (no compositing: the stored colour of a
+    transparent pixel is kept, as PIL's ``convert("RGB")`` keeps it), 16-bit PNGs are scaled to 8 bits by
+    ``>> 8`` (PIL's ``convert("RGB")`` would clip a 16-bit grayscale to 255), CMYK JPEGs are converted as PIL
+    converts them (within 1 level). The file is read as bytes (``np.fromfile``), so any file name works.
 
     OpenCV decodes a truncated JPEG into a partly grey image without failing,
     so JPEGs must also end with their end-of-image marker.
@@ -43,24 +57,60 @@ def read_image_file(path) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
+def exif_orientation(path) -> int:
+    """An image file's EXIF orientation (1..8; 1 when it has none, or EXIF PIL cannot parse), from its header."""
+    try:
+        with Image.open(path) as image:
+            return _orientation(image)
+    except OSError:
+        return 1
+
+
+def _orientation(image) -> int:
+    try:
+        orientation = image.getexif().get(EXIF_ORIENTATION, 1)
+    except Exception:  # malformed EXIF (detectron2 issue 1885): taken as none
+        return 1
+    return orientation if orientation in range(1, 9) else 1
+
+
+def image_size(path) -> tuple:
+    """(width, height) of an image file as :func:`read_image_file` decodes it (EXIF orientation 5-8 swaps the
+    stored width and height), from its header only: for formats whose annotations do not state the size.
+    PIL's errors (OSError) are the caller's to name."""
+    with Image.open(path) as image:
+        width, height = image.size
+        turned = _orientation(image) in TURNED
+    return (height, width) if turned else (width, height)
+
+
 def check_image_size(image: np.ndarray, record) -> np.ndarray:
     """``image`` when it has the size ``record`` declares, which its boxes and masks are in pixels of.
 
     A resized image or wrong annotations would otherwise fail inside
-    albumentations, or silently misplace every box. OpenCV applies a JPEG's
-    EXIF orientation, so a photo annotated on its stored pixels decodes rotated.
+    albumentations, or silently misplace every box. Images are read as
+    displayed (EXIF orientation applied), so a photo whose EXIF turns it by
+    90 degrees and whose annotations were made on its stored pixels is named
+    as such. (A photo turned by 180 degrees or mirrored keeps its size: that
+    mistake cannot be seen here.)
     """
     height, width = image.shape[:2]
     if (width, height) == (record.width, record.height):
         return image
-    sizes = (f"image {record.file_name} is {width}x{height} pixels (width x height) but its annotations declare "
-             f"{record.width}x{record.height}")
+    sizes = (f"image {record.file_name} is {width}x{height} pixels (width x height) but its annotations "
+             f"declare {record.width}x{record.height}")
     if (height, width) == (record.width, record.height):
-        raise UserError(f"{sizes}, the same turned by 90 degrees: the file probably has an EXIF orientation tag, "
-                        f"which OpenCV applies when decoding; save the photo upright (e.g. with PIL's "
-                        f"ImageOps.exif_transpose) and annotate the upright pixels")
+        orientation = exif_orientation(record.file_name)
+        if orientation in TURNED:
+            raise UserError(f"{sizes}: its EXIF orientation ({orientation}) shows the stored {height}x{width} "
+                            f"pixels turned by 90 degrees, and images are read as displayed (as viewers, annotation "
+                            f"tools and detectron2 show them), so the annotations were made on the unrotated "
+                            f"pixels; annotate the photo as displayed, or set its orientation tag to 1 so that it "
+                            f"reads as annotated (exiftool -n -Orientation=1 FILE)")
+        raise UserError(f"{sizes}, the same turned by 90 degrees, and the file has no EXIF orientation tag: the "
+                        f"photo was turned after annotating, or the annotations swap width and height")
     raise UserError(f"{sizes}; correct the width and height (and boxes) in the annotations, or the image file if it "
-                    f"was resized after annotating (a photo with an EXIF orientation tag also decodes rotated)")
+                    f"was resized after annotating")
 
 
 def missing_image_files(records) -> list:

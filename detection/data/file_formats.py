@@ -39,8 +39,12 @@ def _read_coco(spec, name, classes, strict, where) -> DetectionData:
 
 
 def _read_voc(spec, name, classes, strict, where) -> DetectionData:
+    masks = spec.get("masks", False)
+    if not isinstance(masks, bool):
+        raise UserError(f"{where}: masks must be true (the images of ImageSets/Segmentation/<split>.txt with "
+                        f"their SegmentationObject/ instance masks) or false, got {masks!r}")
     return load_voc(spec["root"], spec["split"], class_names=classes or VOC_CLASSES, name=name, strict=strict,
-                    **({"image_ext": spec["image_ext"]} if "image_ext" in spec else {}))
+                    masks=masks, **({"image_ext": spec["image_ext"]} if "image_ext" in spec else {}))
 
 
 def _read_masks(spec, name, classes, strict, where) -> DetectionData:
@@ -59,7 +63,7 @@ def _read_masks(spec, name, classes, strict, where) -> DetectionData:
 FORMATS = {
     "coco": DatasetFormat(("annotations", "images"), ("annotations", "images"), ("annotations", "images"),
                           _read_coco),
-    "voc": DatasetFormat(("root", "split", "image_ext"), ("root", "split"), ("root",), _read_voc),
+    "voc": DatasetFormat(("root", "split", "image_ext", "masks"), ("root", "split"), ("root",), _read_voc),
     "masks": DatasetFormat(("images", "masks", "class_masks", "mask_suffix", "void"), ("images", "masks"),
                            ("images", "masks", "class_masks"), _read_masks),
 }

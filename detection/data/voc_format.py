@@ -26,6 +26,7 @@ from PIL import Image
 from backbones.errors import UserError
 
 from .records import DataProblems, DetectionData, ImageRecord, note_duplicates
+from .voc_masks import object_masks
 
 VOC_CLASSES = (
     "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
@@ -39,7 +40,7 @@ _VOC_TO_CONTINUOUS = np.array([-1.0, -1.0, 0.0, 0.0])
 
 
 def load_voc(root, split, class_names=VOC_CLASSES, name=None, image_ext=".jpg", annotated=True,
-             strict=True) -> DetectionData:
+             strict=True, masks=False) -> DetectionData:
     """Load the images listed in ``ImageSets/Main/<split>.txt`` under the VOC folder ``root``.
 
     Bad boxes are clipped or dropped and counted in ``problems``; files that
@@ -49,16 +50,19 @@ def load_voc(root, split, class_names=VOC_CLASSES, name=None, image_ext=".jpg", 
     images only, their sizes read from the image files, for predictions that
     go to the evaluation server. A split list naming an image twice is
     refused, or with ``strict=False`` (``check_dataset``) noted in ``problems``.
+    ``masks=True``: the images of ``ImageSets/Segmentation/<split>.txt`` with
+    their objects' instance masks from ``SegmentationObject/`` and
+    ``SegmentationClass/`` (:mod:`.voc_masks`).
     """
     root = Path(root)
     class_names = list(class_names)
     label_of = _label_map(class_names)
     problems = DataProblems()
-    stems = _read_split(root / "ImageSets" / "Main" / f"{split}.txt", problems)
+    stems = _read_split(root / "ImageSets" / ("Segmentation" if masks else "Main") / f"{split}.txt", problems)
     if strict:
         problems.refuse_errors()
     if annotated:
-        records = [_load_record(root, stem, label_of, image_ext, problems) for stem in stems]
+        records = [_load_record(root, stem, label_of, image_ext, problems, masks) for stem in stems]
     else:
         records = [_unannotated_record(root, stem, image_ext) for stem in stems]
     return DetectionData(
@@ -207,13 +211,19 @@ def _unannotated_record(root, stem, image_ext) -> ImageRecord:
                        boxes=np.zeros((0, 4), np.float32), labels=np.zeros(0, np.int64), ignore=np.zeros(0, bool))
 
 
-def _load_record(root, stem, label_of, image_ext, problems) -> ImageRecord:
+def _load_record(root, stem, label_of, image_ext, problems, masks=False) -> ImageRecord:
     path = root / "Annotations" / f"{stem}.xml"
     root_el = _parse_xml(path)
     width, height = _image_size(root_el, path)
     # Direct children only: VOC2012 person layouts nest <part>s that must not become objects.
     parsed = [_parse_object(obj, k, path, label_of) for k, obj in enumerate(root_el.findall("object"))]
     boxes = np.array([p[2] for p in parsed], dtype=np.float64).reshape(-1, 4) + _VOC_TO_CONTINUOUS
+    ignore = np.array([p[1] for p in parsed], dtype=bool)
+    segmentations = None
+    if masks:  # instance k of the PNG is the k-th object: paired before any box is dropped
+        segmentations, no_pixels = object_masks(root, stem, [p[0] for p in parsed], width, height, path,
+                                                list(label_of), problems)
+        ignore |= no_pixels
     keep = _clip_boxes(boxes, width, height, path, problems)
     if not keep.any():
         problems.note("images_without_objects", f"{path}: no usable objects")
@@ -224,7 +234,8 @@ def _load_record(root, stem, label_of, image_ext, problems) -> ImageRecord:
         height=height,
         boxes=boxes[keep].astype(np.float32),
         labels=np.array([p[0] for p in parsed], dtype=np.int64)[keep],
-        ignore=np.array([p[1] for p in parsed], dtype=bool)[keep],
+        ignore=ignore[keep],
+        segmentations=None if segmentations is None else [s for s, k in zip(segmentations, keep) if k],
     )
 
 

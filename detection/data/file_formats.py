@@ -13,8 +13,10 @@ from typing import Callable, Optional, Sequence
 from backbones.errors import UserError, check_choice
 
 from .coco_format import load_coco
+from .cvat_format import load_cvat
 from .masks_format import load_masks
 from .records import DetectionData
+from .via_format import load_via
 from .voc_format import VOC_CLASSES, load_voc
 
 COMMON_KEYS = ("format", "name", "classes")
@@ -60,10 +62,34 @@ def _read_masks(spec, name, classes, strict, where) -> DetectionData:
                       mask_suffix=suffix, void=void, name=name, strict=strict)
 
 
+def _box_masks(spec, where) -> bool:
+    value = spec.get("box_masks", False)
+    if not isinstance(value, bool):
+        raise UserError(f"{where}: box_masks must be true or false, got {value!r}")
+    return value
+
+
+def _read_via(spec, name, classes, strict, where) -> DetectionData:
+    attribute = spec.get("class_attribute")
+    if attribute is not None and (not isinstance(attribute, str) or not attribute):
+        raise UserError(f"{where}: class_attribute must be the name of a VIA region attribute, got {attribute!r}")
+    return load_via(spec["annotations"], spec["images"], class_attribute=attribute, classes=classes, name=name,
+                    strict=strict, box_masks=_box_masks(spec, where))
+
+
+def _read_cvat(spec, name, classes, strict, where) -> DetectionData:
+    return load_cvat(spec["annotations"], spec["images"], classes=classes, name=name, strict=strict,
+                     box_masks=_box_masks(spec, where))
+
+
 FORMATS = {
     "coco": DatasetFormat(("annotations", "images"), ("annotations", "images"), ("annotations", "images"),
                           _read_coco),
     "voc": DatasetFormat(("root", "split", "image_ext", "masks"), ("root", "split"), ("root",), _read_voc),
+    "via": DatasetFormat(("annotations", "images", "class_attribute", "box_masks"), ("annotations", "images"),
+                         ("annotations", "images"), _read_via),
+    "cvat": DatasetFormat(("annotations", "images", "box_masks"), ("annotations", "images"),
+                          ("annotations", "images"), _read_cvat),
     "masks": DatasetFormat(("images", "masks", "class_masks", "mask_suffix", "void"), ("images", "masks"),
                            ("images", "masks", "class_masks"), _read_masks),
 }

@@ -38,9 +38,10 @@ def read_image_file(path) -> np.ndarray:
     detectron2's ``read_image`` and PIL's ``ImageOps.exif_transpose`` do (OpenCV's ``IMREAD_COLOR`` applies it
     to JPEG, PNG, WebP and TIFF; ``IMREAD_IGNORE_ORIENTATION`` is not set). Every colour mode becomes 8-bit RGB:
     grayscale is replicated, palette PNGs are expanded, alpha is dropped (no compositing: the stored colour of a
-    transparent pixel is kept, as PIL's ``convert("RGB")`` keeps it), 16-bit PNGs are scaled to 8 bits by
-    ``>> 8`` (PIL's ``convert("RGB")`` would clip a 16-bit grayscale to 255), CMYK JPEGs are converted as PIL
-    converts them (within 1 level). The file is read as bytes (``np.fromfile``), so any file name works.
+    transparent pixel is kept, as PIL's ``convert("RGB")`` keeps it), 16-bit images are scaled to 8 bits by
+    ``>> 8`` as PIL reads a 16-bit RGB PNG (PIL's ``convert("RGB")`` would clip a 16-bit grayscale to 255, and
+    OpenCV alone rounds v / 257 for a TIFF), CMYK JPEGs are converted as PIL converts them (within 1 level);
+    float samples are refused. The file is read as bytes (``np.fromfile``), so any file name works.
 
     OpenCV decodes a truncated JPEG into a partly grey image without failing,
     so JPEGs must also end with their end-of-image marker.
@@ -51,9 +52,13 @@ def read_image_file(path) -> np.ndarray:
         raise UserError(f"cannot read image {path} (missing or corrupt)") from None
     if data[:2].tobytes() == b"\xff\xd8" and b"\xff\xd9" not in data[-16:].tobytes():
         raise UserError(f"image {path} is truncated (no JPEG end marker)")
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if len(data) else None
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH) if len(data) else None
     if image is None:
         raise UserError(f"cannot read image {path} (missing or corrupt)")
+    if image.dtype == np.uint16:  # OpenCV's own 8-bit conversion depends on the format (TIFF: v / 257 rounded)
+        image = (image >> 8).astype(np.uint8)
+    elif image.dtype != np.uint8:  # a float or 32-bit TIFF: no one range to scale from
+        raise UserError(f"image {path} has {image.dtype} samples; save it with 8 or 16 bits per channel")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
@@ -80,6 +85,8 @@ def image_size(path) -> tuple:
     PIL's errors (OSError) are the caller's to name."""
     with Image.open(path) as image:
         width, height = image.size
+        if image.format == "TIFF":  # the stored size: Pillow 11+ reports a TIFF's size already turned
+            width, height = image.tag_v2.get(256, width), image.tag_v2.get(257, height)
         turned = _orientation(image) in TURNED
     return (height, width) if turned else (width, height)
 

@@ -11,7 +11,9 @@ from pycocotools import mask as mask_util
 from backbones.errors import UserError
 from detection.data.catalog import load_dataset_file
 from detection.data.dataset import DetectionDataset
-from detection.data.masks_format import load_masks
+from detection.data.coco_format import to_coco_ground_truth
+from detection.data.masks_format import encode, load_masks
+from detection.evaluation.dataset_eval import coco_metrics, has_ground_truth_masks
 
 W, H = 64, 48
 
@@ -82,6 +84,23 @@ def test_instance_ids_become_exact_rle_masks_and_tight_boxes(tmp_path):
     target = DetectionDataset(data, with_masks=True).annotations("FudanPed00002")
     assert target["masks"].shape == (2, H, W) and np.array_equal(target["masks"][0].astype(bool), shapes[
         "FudanPed00002"][0][1])
+
+
+def test_the_masks_are_the_ground_truth_of_coco_mask_evaluation(tmp_path):
+    shapes = _penn_fudan(tmp_path)
+    dataset = DetectionDataset(load_masks(tmp_path / "PNGImages", tmp_path / "PedMasks", ["person"],
+                                          mask_suffix="_mask"))
+    assert has_ground_truth_masks(dataset)
+    coco, coco_id = to_coco_ground_truth(dataset.data)
+    areas = [a["area"] for a in coco.dataset["annotations"]]
+    assert areas == [float(m.sum()) for stem in ("FudanPed00001", "FudanPed00002") for _, m in shapes[stem]]
+    perfect = {r.image_id: {"boxes": r.boxes, "labels": r.labels, "scores": np.ones(len(r.boxes)),
+                            "rles": r.segmentations} for r in dataset.records}
+    results = coco_metrics(dataset, perfect, ("bbox", "segm"))
+    assert results["bbox"]["AP"] == pytest.approx(1.0) and results["segm"]["AP"] == pytest.approx(1.0)
+    shifted = {i: {**p, "rles": [encode(np.roll(mask_util.decode(s), 1, axis=1)) for s in p["rles"]]}
+               for i, p in perfect.items()}
+    assert coco_metrics(dataset, shifted, ("segm",))["segm"]["AP"] < 0.9  # masks one column off are scored
 
 
 def test_a_yaml_file_reads_penn_fudan_with_its_mask_suffix(tmp_path):
@@ -217,4 +236,4 @@ def test_mask_rcnn_trains_and_evaluates_on_penn_fudan_style_data(tmp_path, monke
     _tool("eval_coco", "--checkpoint", out / "model_final.pth", "--dataset", tmp_path / "pf.yaml",
           monkeypatch=monkeypatch)
     result = json.loads((out / "model_final.pf_val.eval_coco.json").read_text())
-    assert result["images"] == 2 and "bbox" in result
+    assert result["images"] == 2 and {"bbox", "segm"} <= set(result)

@@ -13,7 +13,10 @@ from pycocotools import mask as mask_util
 
 from backbones.errors import UserError
 from detection.data.catalog import load_dataset_file
+from detection.data.coco_format import to_coco_ground_truth
+from detection.data.dataset import DetectionDataset
 from detection.data.voc_format import VOC_CLASSES, load_voc
+from detection.evaluation.dataset_eval import has_ground_truth_masks
 
 SAMPLE = Path(__file__).resolve().parent / "data" / "voc_masks"
 STEM = "2007_000063"
@@ -46,6 +49,11 @@ def test_the_real_sample_pairs_instance_k_with_the_kth_xml_object():
 def test_without_masks_the_same_image_keeps_boxes_only():
     data = load_voc(SAMPLE, "sample")
     assert data.records[0].segmentations is None and data.records[0].boxes.shape == (2, 4)
+    assert not has_ground_truth_masks(DetectionDataset(data))
+    masked = DetectionDataset(load_voc(SAMPLE, "sample", masks=True))
+    assert has_ground_truth_masks(masked)
+    coco, _ = to_coco_ground_truth(masked.data)
+    assert [a["area"] for a in coco.dataset["annotations"]] == [27632.0, 78930.0]  # mask areas, as in COCO
 
 
 def test_a_yaml_file_selects_the_segmentation_list(tmp_path):
@@ -154,4 +162,4 @@ def test_mask_rcnn_trains_and_evaluates_on_voc_instance_masks(tmp_path, monkeypa
     _tool("eval_coco", "--checkpoint", out / "model_final.pth", "--dataset", tmp_path / "voc.yaml",
           monkeypatch=monkeypatch)
     result = json.loads((out / "model_final.voc_val.eval_coco.json").read_text())
-    assert result["images"] == 2 and "bbox" in result
+    assert result["images"] == 2 and {"bbox", "segm"} <= set(result)

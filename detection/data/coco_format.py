@@ -113,23 +113,46 @@ def _record(coco, image_id, images, label_of, problems, path):
         segmentations=segmentations if all(s for s in segmentations) else None)
 
 
+def records_have_masks(records) -> bool:
+    """Whether every object of ``records`` (and at least one) has a segmentation."""
+    with_objects = [r for r in records if len(r.boxes)]
+    return bool(with_objects) and all(r.segmentations is not None and all(s is not None for s in r.segmentations)
+                                      for r in with_objects)
+
+
+def _to_rle(segmentation, height, width):
+    """COCO polygons, uncompressed or compressed RLE -> compressed RLE (pycocotools' annToRLE rule)."""
+    if isinstance(segmentation, list):
+        return mask_util.merge(mask_util.frPyObjects(segmentation, height, width))
+    if isinstance(segmentation.get("counts"), list):
+        return mask_util.frPyObjects(segmentation, height, width)
+    return segmentation
+
+
 def to_coco_ground_truth(data: DetectionData):
     """``(COCO object, {dataset image_id: COCO image id})`` for any loaded data.
 
     Data loaded from COCO JSON keeps its original ground truth; otherwise (VOC,
     as detectron2 does for COCO-style numbers on VOC) it is built from the
     records with integer image ids: ignored objects become crowd regions and
-    areas are box areas.
+    areas are box areas, or, when every object has a mask (:func:`records_have_masks`:
+    instance-mask PNGs, VOC SegmentationObject), the masks are its segmentations
+    and their areas the areas, as in COCO.
     """
     if data.coco is not None:
         return data.coco, {rec.image_id: rec.image_id for rec in data.records}
     images, annotations = [], []
+    masks = records_have_masks(data.records)
     for index, rec in enumerate(data.records):
         images.append({"id": index, "width": rec.width, "height": rec.height, "file_name": str(rec.file_name)})
         for k, (box, label, crowd) in enumerate(zip(rec.boxes.tolist(), rec.labels.tolist(), rec.ignore.tolist())):
             w, h = box[2] - box[0], box[3] - box[1]
             annotations.append({"id": len(annotations) + 1, "image_id": index, "bbox": [box[0], box[1], w, h],
                                 "area": w * h, "iscrowd": int(crowd), "category_id": data.category_ids[label - 1]})
+            if masks:
+                segmentation = rec.segmentations[k]
+                annotations[-1].update(segmentation=segmentation,
+                                       area=float(mask_util.area(_to_rle(segmentation, rec.height, rec.width))))
     coco = COCO()
     coco.dataset = {"images": images, "annotations": annotations,
                     "categories": [{"id": c, "name": n} for c, n in zip(data.category_ids, data.class_names)]}

@@ -10,7 +10,7 @@ from its records).
 import numpy as np
 from backbones.errors import UserError
 
-from ..data.coco_format import to_coco_ground_truth
+from ..data.coco_format import records_have_masks, to_coco_ground_truth
 from .coco import evaluate_coco, to_coco_results
 from .voc import evaluate_voc, evaluate_voc_coco_style, to_voc_boxes
 
@@ -41,10 +41,13 @@ def voc_metrics(dataset, predictions, metric="area", iou_threshold=0.5, inclusiv
 
 
 def has_ground_truth_masks(dataset) -> bool:
-    """Whether mask AP can be computed: ground truth from COCO JSON whose every object has a segmentation.
-    VOC folders and box-only COCO JSON have none, and pycocotools fails on them (KeyError 'segmentation')."""
+    """Whether mask AP can be computed: ground truth from COCO JSON whose every object has a segmentation, or
+    records whose every object has one (instance-mask PNGs, VOC with masks: true). VOC boxes and box-only COCO
+    JSON have none, and pycocotools fails on them (KeyError 'segmentation')."""
     coco = dataset.data.coco
-    return coco is not None and all("segmentation" in a for a in coco.dataset.get("annotations", []))
+    if coco is None:
+        return records_have_masks(dataset.records)
+    return all("segmentation" in a for a in coco.dataset.get("annotations", []))
 
 
 def coco_metrics(dataset, predictions, iou_types=("bbox",), backend="pycocotools") -> dict:

@@ -82,7 +82,8 @@ def print_summary(data):
     print("  sizes: " + ", ".join(f"{k} {v}" for k, v in stats["sizes"].items()))
     p = data.problems
     print(f"  problems: {p.clipped_boxes} boxes clipped, {p.dropped_boxes} dropped, "
-          f"{p.images_without_objects} images without objects")
+          f"{p.images_without_objects} images without objects"
+          + (f", {p.mask_problems} instance masks disagreeing with their class or object" if p.mask_problems else ""))
     errors = p.errors()
     for line in p.details:
         if line not in errors:

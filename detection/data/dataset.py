@@ -154,7 +154,11 @@ def decode_segmentation(segmentation, height, width) -> np.ndarray:
 class DetectionDataset(torch.utils.data.Dataset):
     def __init__(self, data: DetectionData, augment=None, with_masks=False, skip_unreadable=False):
         if with_masks and any(r.segmentations is None for r in data.records if len(r.boxes)):
-            raise UserError(f"dataset {data.name} has no instance masks; train without --mask")
+            boxes = data.problems.objects_without_masks  # boxes among masks: the data was read as boxes only
+            raise UserError(f"dataset {data.name} has no instance masks; train without --mask" + (
+                f" (its {boxes} box{'es' if boxes > 1 else ''} among objects with masks; set box_masks: true in "
+                f"the dataset YAML to give them box-shaped masks; python tools/check_dataset.py lists them)"
+                if boxes else ""))
         self.data, self.name = data, data.name
         self.records = data.records
         self.class_names, self.category_ids = list(data.class_names), list(data.category_ids)

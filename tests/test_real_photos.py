@@ -251,3 +251,14 @@ def test_a_float_tiff_is_named(tmp_path):
     assert cv2.imwrite(str(tmp_path / "float.tiff"), stored()[..., ::-1].astype(np.float32) / 255)
     with pytest.raises(UserError, match=r"float.tiff has float32 samples; save it with 8 or 16 bits per channel"):
         read_image_file(tmp_path / "float.tiff")
+
+
+def test_an_unannotated_voc_split_takes_a_turned_photos_size_as_displayed(tmp_path):
+    from detection.data.voc_format import load_voc
+    (tmp_path / "JPEGImages").mkdir()
+    (tmp_path / "ImageSets" / "Main").mkdir(parents=True)
+    (tmp_path / "ImageSets" / "Main" / "test.txt").write_text("000001\n")
+    save_with_orientation(tmp_path / "JPEGImages" / "000001.jpg", 6, quality=95)
+    data = load_voc(tmp_path, "test", annotated=False)
+    assert (data.records[0].width, data.records[0].height) == (120, 160)
+    assert DetectionDataset(data).read_image("000001").shape == (160, 120, 3)  # its size check passes

@@ -21,10 +21,10 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from backbones.errors import UserError
 
+from .dataset import image_size
 from .records import DataProblems, DetectionData, ImageRecord, note_duplicates
 from .voc_masks import object_masks
 
@@ -203,8 +203,7 @@ def _is_difficult(obj, path, where) -> bool:
 def _unannotated_record(root, stem, image_ext) -> ImageRecord:
     path = root / "JPEGImages" / f"{stem}{image_ext}"
     try:
-        with Image.open(path) as image:  # reads the header only
-            width, height = image.size
+        width, height = image_size(path)  # the header only; as displayed (EXIF orientation), as images are read
     except (OSError, ValueError) as err:
         raise UserError(f"cannot read image {path}: {err}; the split's images must be in JPEGImages/") from None
     return ImageRecord(image_id=stem, file_name=path, width=width, height=height,

@@ -158,7 +158,8 @@ class DetectionDataset(torch.utils.data.Dataset):
             raise UserError(f"dataset {data.name} has no instance masks; train without --mask" + (
                 f" (its {boxes} box{'es' if boxes > 1 else ''} among objects with masks; set box_masks: true in "
                 f"the dataset YAML to give them box-shaped masks; python tools/check_dataset.py lists them)"
-                if boxes else ""))
+                if boxes else " (a VOC folder: masks: true in the dataset YAML reads the instance masks of the "
+                              "images of ImageSets/Segmentation/<split>.txt)" if data.split is not None else ""))
         self.data, self.name = data, data.name
         self.records = data.records
         self.class_names, self.category_ids = list(data.class_names), list(data.category_ids)

@@ -53,6 +53,9 @@ def _read_masks(spec, name, classes, strict, where) -> DetectionData:
     if not classes:
         raise UserError(f"{where}: format masks needs classes: (one name: every object is of it; more: with "
                         f"class_masks:, a folder of PNGs whose pixel values are class ids 1..C)")
+    if len(classes) > 1 and not spec.get("class_masks"):
+        raise UserError(f"{where}: classes lists {len(classes)} names but there is no class_masks: folder to tell "
+                        f"the objects' classes; give class_masks (PNGs of class ids 1..C) or a single class")
     void, suffix = spec.get("void"), spec.get("mask_suffix", "")
     if void is not None and (isinstance(void, bool) or not isinstance(void, int) or void <= 0):
         raise UserError(f"{where}: void must be a positive whole pixel value such as 255, got {void!r}")

@@ -12,6 +12,7 @@ from pycocotools import mask as mask_util
 from backbones.errors import UserError
 from detection.cli import check_dataset
 from detection.data.catalog import load_dataset
+from detection.data.coco_format import to_coco_ground_truth
 from detection.data.cvat_format import load_cvat
 from detection.data.dataset import decode_segmentation
 
@@ -96,8 +97,11 @@ def test_polygons_only_are_masks_and_a_mask_element_is_decoded(tmp_path):
     <mask label="dog" source="manual" occluded="0" rle="1, 2, 1, 4, 4" left="20" top="10" width="4" height="3" z_order="0"/>
   </image>
 """
-    rec = load_cvat(_write(tmp_path, images), tmp_path).records[0]
+    data = load_cvat(_write(tmp_path, images), tmp_path)
+    rec = data.records[0]
     np.testing.assert_array_equal(rec.boxes, [[10, 10, 30, 20], [20, 10, 24, 12]])
+    coco, _ = to_coco_ground_truth(data)  # mask ground truth for COCO evaluation: areas are mask areas
+    assert [a["area"] for a in coco.dataset["annotations"]] == [200, 6]
     square = decode_segmentation(rec.segmentations[0], 48, 64)
     assert square.sum() == 200 and square[10:20, 10:30].all()
     mask = mask_util.decode(rec.segmentations[1])
@@ -214,4 +218,5 @@ def test_train_mask_rcnn_and_evaluate_from_a_cvat_yaml(tmp_path, monkeypatch, ca
     assert "Mask R-CNN" in printed and "on pets_train (4 images, 2 classes)" in printed
     _tool("eval_coco", "--checkpoint", out / "model_final.pth", monkeypatch=monkeypatch)
     result = json.loads((out / "model_final.pets_val.eval_coco.json").read_text())
-    assert result["images"] == 4 and set(result["bbox"]["per_class"]) == {"cat", "dog"}
+    assert result["images"] == 4 and set(result) >= {"bbox", "segm"}  # the polygons are the mask ground truth
+    assert set(result["bbox"]["per_class"]) == set(result["segm"]["per_class"]) == {"cat", "dog"}

@@ -200,4 +200,5 @@ def test_train_mask_rcnn_and_evaluate_from_a_via_yaml(tmp_path, monkeypatch, cap
     assert "Mask R-CNN" in printed and "on balloon_train (4 images, 1 classes)" in printed
     _tool("eval_coco", "--checkpoint", out / "model_final.pth", monkeypatch=monkeypatch)
     result = json.loads((out / "model_final.balloon_val.eval_coco.json").read_text())
-    assert 0.0 <= result["bbox"]["AP"] <= 1.0
+    assert result["images"] == 4 and set(result) >= {"bbox", "segm"}  # the polygons are the mask ground truth
+    assert 0.0 <= result["segm"]["AP"] <= 1.0 and set(result["segm"]["per_class"]) == {"balloon"}

@@ -237,3 +237,12 @@ def test_mask_rcnn_trains_and_evaluates_on_penn_fudan_style_data(tmp_path, monke
           monkeypatch=monkeypatch)
     result = json.loads((out / "model_final.pf_val.eval_coco.json").read_text())
     assert result["images"] == 2 and {"bbox", "segm"} <= set(result)
+
+
+def test_a_yaml_file_with_class_masks_and_void(tmp_path):
+    _classes_and_void(tmp_path)
+    (tmp_path / "d.yaml").write_text("format: masks\nimages: images\nmasks: masks\nclass_masks: classes\nvoid: 255\n"
+                                     "classes: [person, bike]\n")
+    data = load_dataset_file(tmp_path / "d.yaml")
+    assert data.class_names == ["person", "bike"] and data.records[0].labels.tolist() == [2, 1]
+    assert data.problems.mask_problems == 1

@@ -163,3 +163,14 @@ def test_mask_rcnn_trains_and_evaluates_on_voc_instance_masks(tmp_path, monkeypa
           monkeypatch=monkeypatch)
     result = json.loads((out / "model_final.voc_val.eval_coco.json").read_text())
     assert result["images"] == 2 and {"bbox", "segm"} <= set(result)
+
+
+def test_check_dataset_reports_the_mask_problems(tmp_path, monkeypatch, capsys):
+    classes = _png("SegmentationClass")
+    classes[classes == 12] = 8  # the dog's pixels drawn as cat
+    _variant(tmp_path, classes=classes)
+    (tmp_path / "v.yaml").write_text("format: voc\nroot: VOC\nsplit: sample\nmasks: true\n")
+    _tool("check_dataset", tmp_path / "v.yaml", monkeypatch=monkeypatch)  # problems it can train with: no exit
+    out = capsys.readouterr().out
+    assert "0 images without objects, 1 instance masks disagreeing with their class or object" in out
+    assert "mask_problems: object index 0 (0-based) of " in out and "('dog') is 'cat' in " in out

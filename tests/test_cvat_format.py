@@ -130,7 +130,12 @@ def test_labels_of_a_project_export_and_skeleton_points(tmp_path):
     <label><name>car</name><type>rectangle</type></label>
   </labels></project></meta>
 """
-    assert load_cvat(_write(tmp_path, "", meta), tmp_path).class_names == ["person", "car"]
+    images = """  <image id="0" name="train/a.jpg" subset="train" task_id="4" width="64" height="48"/>
+  <image id="0" name="val/b.jpg" subset="val" task_id="5" width="64" height="48"/>
+"""
+    data = load_cvat(_write(tmp_path, images, meta), tmp_path)
+    assert data.class_names == ["person", "car"]
+    assert [r.image_id for r in data.records] == ["4/0", "5/0"]  # frame ids count within each task
 
 
 @pytest.mark.parametrize("images, message", [

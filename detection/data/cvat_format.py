@@ -1,7 +1,8 @@
 """CVAT "for images 1.1" XML -> :class:`DetectionData`.
 
 The file CVAT exports for a task, job or project (Export dataset > CVAT for
-images 1.1, ``annotations.xml``)::
+images 1.1, ``annotations.xml``; a project's numbers its images within each
+task, so their ids become ``"<task_id>/<id>"``)::
 
     <annotations>
       <version>1.1</version>
@@ -116,7 +117,8 @@ def _attribute_number(element, key, where) -> float:
 
 
 def _image_attributes(element, index, path) -> tuple:
-    """(id, name, width, height) of an <image>."""
+    """(id, name, width, height) of an <image>; the id is ``"<task_id>/<id>"`` in a project's export, whose
+    images are numbered within each task."""
     where = f"{path}: <image> {index} (0-based)"
     file = element.get("name")
     if not file:
@@ -128,6 +130,9 @@ def _image_attributes(element, index, path) -> tuple:
     except (TypeError, ValueError):
         raise UserError(f"{where}: attribute id is {'missing' if image_id is None else repr(image_id)}, not a "
                         f"whole number") from None
+    task = element.get("task_id")  # a project export: frame ids count within each task
+    if task is not None:
+        image_id = f"{task}/{image_id}"
     width, height = (_attribute_number(element, key, where) for key in ("width", "height"))
     if width <= 0 or height <= 0 or width != int(width) or height != int(height):
         raise UserError(f"{where}: width and height must be positive whole numbers, got {width:g}x{height:g}")

@@ -1,0 +1,262 @@
+"""tools/convert_dataset.py: COCO, VOC and YOLO output read back by the training readers, on real COCO annotations
+(tests/data/coco_instances_sample.json: 4 val2017 photos, 35 objects, polygons and a crowd RLE; see
+tests/data/README.md) and on the shapes set (visible-mask RLEs).
+
+Round trips: boxes to the target format's precision (COCO: the same float32; VOC: each edge at the nearest
+whole pixel; YOLO: 6 decimals of the image size), masks exactly where the target holds pixels or traced outlines
+(VOC PNGs, RLEs traced to YOLO polygons), and within a pixel or two of the boundary through an annotator's
+polygon written with 6 decimals (pycocotools fills boundary pixels by where their vertices fall).
+"""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from pycocotools import mask as mask_util
+
+from detection.cli import convert_dataset
+from detection.data.catalog import load_dataset, load_dataset_file
+from detection.data.coco_format import load_coco
+from detection.data.conversion import output_names
+from detection.data.mask_polygons import decode, mask_polygon
+from detection.data.records import ImageRecord
+from detection.data.voc_writer import voc_box
+
+DATA = Path(__file__).parent / "data"
+SAMPLE = DATA / "coco_instances_sample.json"
+
+
+def _sample():
+    return load_coco(SAMPLE, DATA, "sample")
+
+
+def _convert(*argv):
+    convert_dataset.main([str(a) for a in argv])
+
+
+def _fill(polygon, height, width) -> np.ndarray:
+    """The pixels pycocotools fills for one flat polygon (as any COCO tool rasterizes it)."""
+    return mask_util.decode(mask_util.frPyObjects([polygon], height, width)[0])
+
+
+def _painted(record) -> np.ndarray:
+    """The instance map a VOC PNG can hold: objects painted largest first, so smaller ones stay on top."""
+    masks = [decode(s, record.height, record.width).astype(bool) for s in record.segmentations]
+    painted = np.zeros((record.height, record.width), np.int32)
+    for k in sorted(range(len(masks)), key=lambda k: -int(masks[k].sum())):
+        painted[masks[k]] = k + 1
+    return painted
+
+
+def test_coco_to_coco_keeps_ids_boxes_masks_and_crowds(tmp_path, capsys):
+    _convert("--from", "coco", SAMPLE, "--images", DATA, "--to", "coco", tmp_path / "out", "--split", "val")
+    assert "coco_instances_sample: 4 images, 35 objects (35 with masks) -> split val" in capsys.readouterr().out
+    spec = yaml.safe_load((tmp_path / "out" / "dataset.yaml").read_text())
+    assert spec == {"format": "coco", "annotations": "annotations/instances_val.json", "images": "images/val"}
+    source, back = _sample(), load_dataset_file(tmp_path / "out" / "dataset.yaml", "test")
+    assert back.category_ids == source.category_ids and back.class_names == source.class_names  # ids 1..90
+    assert [r.image_id for r in back.records] == [r.image_id for r in source.records]
+    for a, b in zip(source.records, back.records):
+        assert Path(b.file_name) == tmp_path / "out" / "images" / "val" / Path(a.file_name).name
+        assert Path(b.file_name).read_bytes() == Path(a.file_name).read_bytes()
+        assert np.array_equal(a.boxes, b.boxes)  # float32 to the last bit
+        assert np.array_equal(a.labels, b.labels) and np.array_equal(a.ignore, b.ignore)
+        assert b.segmentations == [s if isinstance(s, list) else b.segmentations[k]
+                                   for k, s in enumerate(a.segmentations)]
+        for s, t in zip(a.segmentations, b.segmentations):
+            assert np.array_equal(decode(s, a.height, a.width), decode(t, b.height, b.width))
+    written = json.loads((tmp_path / "out" / "annotations" / "instances_val.json").read_text())
+    crowd = [ann for ann in written["annotations"] if ann["iscrowd"]]
+    original = [ann for ann in json.loads(SAMPLE.read_text())["annotations"] if ann["iscrowd"]]
+    assert len(crowd) == 1 and crowd[0]["segmentation"] == original[0]["segmentation"]  # uncompressed RLE kept
+    assert crowd[0]["bbox"] == original[0]["bbox"] == [131, 294, 115, 126]
+
+
+def test_coco_to_voc_to_coco(tmp_path):
+    _convert("--from", "coco", SAMPLE, "--images", DATA, "--to", "voc", tmp_path / "voc", "--split", "val")
+    spec = yaml.safe_load((tmp_path / "voc" / "dataset.yaml").read_text())
+    source = _sample()
+    assert spec == {"format": "voc", "root": ".", "classes": source.class_names, "split": "val", "masks": True}
+    xml = (tmp_path / "voc" / "Annotations" / "coco_000000464689.xml").read_text()
+    assert "<filename>coco_000000464689.jpg</filename>" in xml and "<difficult>1</difficult>" in xml
+    voc = load_dataset_file(tmp_path / "voc" / "dataset.yaml", "train")
+    assert [r.image_id for r in voc.records] == [Path(r.file_name).stem for r in source.records]
+    for a, b in zip(source.records, voc.records):
+        # whole pixels: each edge at its nearest pixel boundary
+        assert np.array_equal(b.boxes, np.floor(a.boxes.astype(np.float64) + 0.5))
+        assert np.array_equal(a.labels, b.labels) and np.array_equal(a.ignore, b.ignore)
+        painted = _painted(a)  # overlapping people on the bus: a pixel holds one object
+        for k, segmentation in enumerate(b.segmentations):
+            assert np.array_equal(decode(segmentation, b.height, b.width), painted == k + 1)
+    _convert("--from", tmp_path / "voc" / "dataset.yaml", "--to", "coco", tmp_path / "coco")
+    back = load_dataset_file(tmp_path / "coco" / "dataset.yaml")
+    assert back.class_names == source.class_names and back.category_ids == list(range(1, 81))  # VOC has no ids
+    for a, b in zip(voc.records, back.records):
+        assert np.array_equal(a.boxes, b.boxes) and np.array_equal(a.ignore, b.ignore)
+        for s, t in zip(a.segmentations, b.segmentations):  # RLE both ways: exact
+            assert np.array_equal(decode(s, a.height, a.width), decode(t, b.height, b.width))
+
+
+def _yolo_objects(root, split, record, stem):
+    """(class index, coordinates in pixels) of each line of a YOLO label file, parsed here by the Ultralytics
+    layout: ``cls cx cy w h`` or ``cls x1 y1 x2 y2 ...``, normalised by the image size."""
+    objects = []
+    for line in (root / "labels" / split / f"{stem}.txt").read_text().splitlines():
+        values = line.split()
+        assert all(len(v.split(".")[1]) == 6 for v in values[1:])  # 6 decimals
+        scale = np.array([record.width, record.height] * ((len(values) - 1) // 2))
+        objects.append((int(values[0]), np.array(values[1:], np.float64) * scale))
+    return objects
+
+
+def _check_yolo_boxes(root, split, records):
+    for record in records:
+        objects = _yolo_objects(root, split, record, Path(record.file_name).stem)
+        keep = np.flatnonzero(~record.ignore)  # YOLO has no crowd / difficult: left out
+        assert [c for c, _ in objects] == (record.labels[keep] - 1).tolist()
+        for k, (_, (cx, cy, w, h)) in zip(keep, objects):
+            box = [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2]
+            size = np.array([record.width, record.height] * 2)
+            assert np.abs(np.array(box) - record.boxes[k]).max() <= 1e-6 * size.max()
+
+
+def test_coco_to_yolo_boxes_and_polygons(tmp_path, capsys):
+    _convert("--from", "coco", SAMPLE, "--images", DATA, "--to", "yolo", tmp_path / "boxes", "--no-masks")
+    assert "1 crowd/difficult objects left out: YOLO labels have no ignore flag" in capsys.readouterr().out
+    source = _sample()
+    _check_yolo_boxes(tmp_path / "boxes", "train", source.records)
+    assert yaml.safe_load((tmp_path / "boxes" / "data.yaml").read_text()) == {
+        "train": "images/train", "nc": 80, "names": dict(enumerate(source.class_names))}
+    assert yaml.safe_load((tmp_path / "boxes" / "dataset.yaml").read_text()) == {
+        "format": "yolo", "root": ".", "split": "train"}
+    assert (tmp_path / "boxes" / "images" / "train" / "coco_000000128372.jpg").is_file()
+
+    _convert("--from", "coco", SAMPLE, "--images", DATA, "--to", "yolo", tmp_path / "segments")
+    boundary_pixels = []  # (pixels that differ, pixels of either) per object
+    for record in source.records:
+        objects = _yolo_objects(tmp_path / "segments", "train", record, Path(record.file_name).stem)
+        for k, (_, polygon) in zip(np.flatnonzero(~record.ignore), objects):
+            assert len(polygon) > 4  # segment lines
+            original = decode(record.segmentations[k], record.height, record.width)
+            back = _fill(polygon.tolist(), record.height, record.width)
+            union, differ = (original | back).sum(), (original ^ back).sum()
+            # an annotator's polygon: pycocotools fills a pixel by where the vertices fall to 1/5 pixel, so
+            # 6 decimals can move a pixel or two on the boundary; traced masks (several parts) are exact
+            assert differ <= max(0.01 * union, 2), (record.image_id, k)
+            if len(record.segmentations[k]) > 1:  # several parts: joined by tracing the mask, exact
+                assert differ == 0
+            boundary_pixels.append((int(differ), int(union)))
+    differ, union = np.sum(boundary_pixels, axis=0)
+    assert len(boundary_pixels) == 34 and differ / union < 1e-3, (differ, union)
+
+
+def test_shapes_round_trip_exactly_through_voc_and_yolo(small_shapes, tmp_path):
+    _convert("--from", "shapes", "--to", "voc", tmp_path / "voc")
+    spec = yaml.safe_load((tmp_path / "voc" / "dataset.yaml").read_text())
+    assert spec["train"] == {"split": "train", "masks": True} and spec["val"] == {"split": "val", "masks": True}
+    for role in ("train", "test"):
+        source, voc = load_dataset("shapes", role), load_dataset_file(tmp_path / "voc" / "dataset.yaml", role)
+        assert len(voc.records) == len(source.records) == (24 if role == "train" else 8)
+        for a, b in zip(source.records, voc.records):
+            assert np.array_equal(b.boxes, np.floor(a.boxes.astype(np.float64) + 0.5))
+            for s, t in zip(a.segmentations, b.segmentations):  # visible masks do not overlap: exact
+                assert np.array_equal(decode(s, a.height, a.width), decode(t, b.height, b.width))
+    _convert("--from", "shapes", "--to", "yolo", tmp_path / "yolo")
+    for split, role in (("train", "train"), ("val", "test")):
+        source = load_dataset("shapes", role)
+        for record in source.records:
+            objects = _yolo_objects(tmp_path / "yolo", split, record, Path(record.file_name).stem)
+            assert len(objects) == len(record.boxes)
+            for (_, polygon), segmentation in zip(objects, record.segmentations):  # RLE -> traced polygon
+                back = _fill(polygon.tolist(), record.height, record.width)
+                assert np.array_equal(back, decode(segmentation, record.height, record.width))
+            for (label, _), expected in zip(objects, record.labels):
+                assert label == expected - 1
+    _convert("--from", "shapes", "--to", "yolo", tmp_path / "boxes", "--no-masks")
+    _check_yolo_boxes(tmp_path / "boxes", "val", load_dataset("shapes", "test").records)
+
+
+def test_masks_with_holes_and_parts_trace_exactly():
+    mask = np.zeros((40, 50), np.uint8)
+    mask[5:30, 5:30] = 1
+    mask[10:20, 12:22] = 0   # a hole
+    mask[14:16, 15:17] = 1   # an island in the hole
+    mask[33:38, 40:49] = 1   # a second part
+    mask[0, 49] = 1          # one pixel in a corner
+    polygon = mask_polygon(mask)
+    back = _fill(polygon, 40, 50)
+    assert np.array_equal(back, mask)
+    rounded = (np.round(np.array(polygon).reshape(-1, 2) / [50, 40], 6) * [50, 40]).reshape(-1).tolist()
+    assert np.array_equal(_fill(rounded, 40, 50), mask)
+    assert mask_polygon(np.zeros((4, 4), np.uint8)) == []
+
+
+def test_voc_boxes_are_whole_pixels():
+    assert voc_box([0, 0, 10, 10], 20, 20) == [1, 1, 10, 10]  # pixels 1..10, 1-based inclusive
+    assert voc_box([3.49, 3.5, 7.51, 7.49], 20, 20) == [4, 5, 8, 7]  # nearest boundary, halves up
+    assert voc_box([5.2, 5.1, 5.4, 5.3], 20, 20) == [6, 6, 6, 6]  # under half a pixel: one pixel
+    assert voc_box([19.8, 0, 20, 1], 20, 20) == [20, 1, 20, 1]  # at the right edge: the last pixel
+
+
+def test_output_names_are_unique_by_stem_and_case():
+    def record(name):
+        return ImageRecord(0, Path("x") / name, 1, 1, np.zeros((0, 4), np.float32), np.zeros(0, np.int64),
+                           np.zeros(0, bool))
+    records = [record(n) for n in ("a.jpg", "A.png", "b c.jpg", "a.jpg", "a_2.jpg", "é.jpg")]
+    assert output_names(records) == ["a.jpg", "A_2.png", "b c.jpg", "a_3.jpg", "a_2_2.jpg", "é.jpg"]
+    assert output_names(records, spaces=False)[2] == "b_c.jpg"  # VOC split lists are whitespace-separated
+
+
+def test_voc_source_by_format_and_path_and_refusals(small_shapes, tmp_path, capsys):
+    classes = ["circle", "square", "triangle", "star", "hexagon"]
+    _convert("--from", "voc", small_shapes / "shapes", "--split", "val", "--classes", *classes,
+             "--to", "coco", tmp_path / "out")
+    source = load_dataset("shapes", "test")
+    back = load_dataset_file(tmp_path / "out" / "dataset.yaml")
+    assert yaml.safe_load((tmp_path / "out" / "dataset.yaml").read_text())["images"] == "images/val"
+    assert [r.image_id for r in back.records] == list(range(1, 9)) and back.category_ids == [1, 2, 3, 4, 5]
+    for a, b in zip(source.records, back.records):  # VOC boxes are whole pixels: they stay as they are
+        assert np.array_equal(a.boxes, b.boxes)
+    capsys.readouterr()
+    with pytest.raises(SystemExit):  # not empty
+        _convert("--from", "voc", small_shapes / "shapes", "--split", "val", "--classes", *classes,
+                 "--to", "coco", tmp_path / "out")
+    assert capsys.readouterr().err.startswith(f"error: the output folder {tmp_path / 'out'} is not empty")
+    _convert("--from", "voc", small_shapes / "shapes", "--split", "val", "--classes", *classes,
+             "--to", "coco", tmp_path / "out", "--overwrite")
+    for argv, message in [
+        (["--from", "shapes", "--to", "labelme", tmp_path / "x"], "--to format 'labelme'"),
+        (["--from", "voc", "a", "b", "--to", "coco", tmp_path / "x"], "--from takes a dataset"),
+        (["--from", "shapes", "--images", "x", "--to", "coco", tmp_path / "x"],
+         "--images go with --from FORMAT PATH"),
+        (["--from", "shapes", "--split", "val", "--to", "coco", tmp_path / "x"], "--split names one split"),
+        (["--from", "voc", small_shapes / "shapes", "--set", "image_ext", "--to", "coco", tmp_path / "x"],
+         "--set image_ext: expected KEY=VALUE"),
+        (["--from", "voc", small_shapes / "shapes", "--split", "val", "--set", "colour=red", "--to", "voc",
+          tmp_path / "x"], "colour"),
+        (["--from", "coco", DATA / "missing.json", "--images", DATA, "--to", "voc", tmp_path / "x"],
+         f"annotation file {DATA / 'missing.json'} does not exist"),
+    ]:
+        with pytest.raises(SystemExit) as exit_:
+            _convert(*argv)
+        assert exit_.value.code == 2 and message in capsys.readouterr().err, message
+
+
+def test_missing_image_and_mixed_extensions_are_named(tmp_path, capsys):
+    gt = json.loads(SAMPLE.read_text())
+    gt["images"][0]["file_name"] = "nowhere.jpg"
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    with pytest.raises(SystemExit):
+        _convert("--from", "coco", tmp_path / "gt.json", "--images", DATA, "--to", "yolo", tmp_path / "a")
+    assert f"image file {DATA / 'nowhere.jpg'} does not exist" in capsys.readouterr().err
+    for image in gt["images"]:  # the first as .png: VOC trees have one image extension
+        (tmp_path / image["file_name"]).write_bytes((DATA / image["file_name"].replace("nowhere", "coco_000000128372")).read_bytes())
+    gt["images"][0]["file_name"] = "nowhere.png"
+    (tmp_path / "nowhere.png").write_bytes((DATA / "coco_000000128372.jpg").read_bytes())
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    with pytest.raises(SystemExit):
+        _convert("--from", "coco", tmp_path / "gt.json", "--images", tmp_path, "--to", "voc", tmp_path / "b")
+    assert "the images have several extensions (.jpg, .png) and a VOC tree has one" in capsys.readouterr().err
+    _convert("--from", "coco", tmp_path / "gt.json", "--images", tmp_path, "--to", "coco", tmp_path / "c")
+    assert (tmp_path / "c" / "images" / "train" / "nowhere.png").is_file()

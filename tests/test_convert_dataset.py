@@ -249,7 +249,8 @@ def test_missing_image_and_mixed_extensions_are_named(tmp_path, capsys):
     (tmp_path / "gt.json").write_text(json.dumps(gt))
     with pytest.raises(SystemExit):
         _convert("--from", "coco", tmp_path / "gt.json", "--images", DATA, "--to", "yolo", tmp_path / "a")
-    assert f"image file {DATA / 'nowhere.jpg'} does not exist" in capsys.readouterr().err
+    assert f"image file {DATA / 'nowhere.jpg'} does not exist (1 of 4 are missing)" in capsys.readouterr().err
+    assert not (tmp_path / "a").exists()  # refused before anything is written
     for image in gt["images"]:  # the first as .png: VOC trees have one image extension
         (tmp_path / image["file_name"]).write_bytes((DATA / image["file_name"].replace("nowhere", "coco_000000128372")).read_bytes())
     gt["images"][0]["file_name"] = "nowhere.png"
@@ -260,3 +261,27 @@ def test_missing_image_and_mixed_extensions_are_named(tmp_path, capsys):
     assert "the images have several extensions (.jpg, .png) and a VOC tree has one" in capsys.readouterr().err
     _convert("--from", "coco", tmp_path / "gt.json", "--images", tmp_path, "--to", "coco", tmp_path / "c")
     assert (tmp_path / "c" / "images" / "train" / "nowhere.png").is_file()
+
+
+@pytest.mark.slow
+def test_converted_voc_trains_mask_rcnn_with_repeat_factors_and_evaluates(small_shapes, tmp_path, monkeypatch,
+                                                                          capsys):
+    """The converted tree's dataset.yaml through train_det (2 iterations, masks, data.sampler: repeat_factor)
+    and eval_coco (boxes and masks)."""
+    from detection.cli import eval_coco, train_det
+    _convert("--from", "shapes", "--to", "voc", tmp_path / "voc")
+    config = tmp_path / "tiny.yaml"
+    config.write_text("model: {min_size: 96, max_size: 128, rpn_post_nms_top_n_test: 30, box_representation_size: 32,"
+                      " box_score_thresh: 0.0}\nsolver: {ims_per_batch: 2, base_lr: 0.001, warmup_iters: 1}\n"
+                      "data: {sampler: repeat_factor, repeat_threshold: 0.6}\n")
+    out = tmp_path / "run"
+    argv = ["--backbone", "resnet18", "--dataset", tmp_path / "voc" / "dataset.yaml", "--mask", "--config", config,
+            "--max-iter", 2, "--pretrained", "none", "--output", out]
+    monkeypatch.setattr("sys.argv", ["tools/train_det.py", *map(str, argv)])
+    train_det.main([str(a) for a in argv])
+    assert "on dataset_train (24 images, 5 classes)" in capsys.readouterr().out
+    saved = yaml.safe_load((out / "config.yaml").read_text())
+    assert saved["data"]["sampler"] == "repeat_factor" and saved["data"]["repeat_threshold"] == 0.6
+    eval_coco.main(["--checkpoint", str(out / "model_final.pth")])
+    result = json.loads((out / "model_final.dataset_val.eval_coco.json").read_text())
+    assert {"bbox", "segm"} <= set(result)

@@ -38,6 +38,11 @@ def convert(parts, fmt, dst, with_masks=True, overwrite=False) -> Path:
     dst = Path(dst)
     check_destination(dst, overwrite)
     _check_parts(parts)
+    missing = [r.file_name for _, data in parts for r in data.records if not Path(r.file_name).is_file()]
+    if missing:  # before anything is written
+        raise UserError(f"image file {missing[0]} does not exist ({len(missing)} of "
+                        f"{sum(len(data.records) for _, data in parts)} are missing); the converted dataset needs "
+                        f"every image (python tools/check_dataset.py lists the missing ones)")
     names = output_names([r for _, data in parts for r in data.records], spaces=fmt != "voc")
     named, start = [], 0
     for split, data in parts:
@@ -91,9 +96,6 @@ def output_names(records, spaces=True) -> list:
 def place_image(source, target: Path):
     """``target`` becomes a hard link to ``source`` (a copy where a link cannot be made)."""
     source = Path(source)
-    if not source.is_file():
-        raise UserError(f"image file {source} does not exist; the converted dataset needs every image "
-                        f"(python tools/check_dataset.py lists the missing ones)")
     write_atomically(target, lambda tmp: _link_or_copy(source, tmp), needed=source.stat().st_size)
 
 

@@ -114,7 +114,10 @@ def write_dataset_yaml(dst: Path, fmt, shared, per_split, splits) -> Path:
         spec.update(per_split[splits[0]])
     else:
         spec.update({section: per_split[split] for section, split in zip(("train", "val"), splits)})
-    text = (f"# written by tools/convert_dataset.py; train with --dataset {dst / DATASET_FILE}\n"
-            + yaml.safe_dump(spec, sort_keys=False, allow_unicode=True, default_flow_style=None, width=1000))
+    # one line per key, lists and sections in flow style ({split: val}): short, and readable as YAML
+    lines = [yaml.safe_dump({key: value}, sort_keys=False, allow_unicode=True, width=10_000,
+                            default_flow_style=None if isinstance(value, (list, dict)) else False)
+             for key, value in spec.items()]
+    text = f"# written by tools/convert_dataset.py; train with --dataset {dst / DATASET_FILE}\n" + "".join(lines)
     return write_text(dst / DATASET_FILE, text)
 

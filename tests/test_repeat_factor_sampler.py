@@ -48,6 +48,18 @@ def test_factors_are_detectron2s():
     assert torch.equal(repeat_factors(records, 0.001), torch.ones(20))  # no class below LVIS's threshold
 
 
+def test_stochastic_rounding_is_detectron2s():
+    """The indices of an epoch are those detectron2's sampler draws from the same generator state."""
+    from detectron2.data.samplers import RepeatFactorTrainingSampler
+    from detection.data.sampler import repeated_indices
+    factors = repeat_factors(_imbalanced(), 0.6)
+    theirs = RepeatFactorTrainingSampler(factors, seed=0)
+    for seed in range(5):
+        expected = theirs._get_epoch_indices(torch.Generator().manual_seed(seed)).tolist()
+        assert repeated_indices(factors, torch.Generator().manual_seed(seed)) == expected
+        assert len(expected) > 20
+
+
 def test_factors_on_the_shapes_set_match_detectron2(small_shapes):
     from detection.data.catalog import load_dataset
     data = load_dataset("shapes_train")

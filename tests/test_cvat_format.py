@@ -185,6 +185,8 @@ def test_yaml_keys_and_check_dataset_report(tmp_path, capsys):
     check_dataset.main([str(tmp_path / "c.yaml"), "--check-images"])
     out = capsys.readouterr().out
     assert "c_train: 2 images, 2 classes" in out and "problems: 1 boxes clipped, 1 dropped, 1 images without" in out
+    assert ("1 images without objects, 1 shapes left out (not objects), 1 boxes among objects with masks (the data "
+            "is read as boxes only)") in out
     assert "skipped_shapes: " in out and "objects_without_masks: " in out and "box_masks: true" in out
     (tmp_path / "c.yaml").write_text("format: cvat\nannotations: annotations.xml\nimages: .\nclass_attribute: x\n")
     with pytest.raises(UserError, match="class_attribute"):

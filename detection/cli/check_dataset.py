@@ -83,7 +83,10 @@ def print_summary(data):
     p = data.problems
     print(f"  problems: {p.clipped_boxes} boxes clipped, {p.dropped_boxes} dropped, "
           f"{p.images_without_objects} images without objects"
-          + (f", {p.mask_problems} instance masks disagreeing with their class or object" if p.mask_problems else ""))
+          + (f", {p.mask_problems} instance masks disagreeing with their class or object" if p.mask_problems else "")
+          + (f", {p.skipped_shapes} shapes left out (not objects)" if p.skipped_shapes else "")
+          + (f", {p.objects_without_masks} boxes among objects with masks (the data is read as boxes only)"
+             if p.objects_without_masks else ""))
     errors = p.errors()
     for line in p.details:
         if line not in errors:

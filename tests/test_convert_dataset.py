@@ -243,6 +243,18 @@ def test_voc_source_by_format_and_path_and_refusals(small_shapes, tmp_path, caps
         assert exit_.value.code == 2 and message in capsys.readouterr().err, message
 
 
+def test_a_yaml_of_one_section_converts_that_split(small_shapes, tmp_path):
+    (tmp_path / "v.yaml").write_text(f"format: voc\nroot: {small_shapes / 'shapes'}\n"
+                                     f"classes: [circle, square, triangle, star, hexagon]\nval: {{split: val}}\n")
+    _convert("--from", tmp_path / "v.yaml", "--to", "yolo", tmp_path / "out")
+    assert yaml.safe_load((tmp_path / "out" / "dataset.yaml").read_text()) == {
+        "format": "yolo", "root": ".", "split": "val"}
+    assert len(list((tmp_path / "out" / "labels" / "val").glob("*.txt"))) == 8
+    _convert("--from", tmp_path / "v.yaml", "--split", "test", "--to", "voc", tmp_path / "voc")
+    assert (tmp_path / "voc" / "ImageSets" / "Main" / "test.txt").read_text().split() == [
+        f"val_{i:05d}" for i in range(8)]
+
+
 def test_missing_image_and_mixed_extensions_are_named(tmp_path, capsys):
     gt = json.loads(SAMPLE.read_text())
     gt["images"][0]["file_name"] = "nowhere.jpg"

@@ -61,22 +61,20 @@ def source_parts(args) -> list:
     source = args.source[0]
     if is_dataset_file(source):
         spec = read_yaml_mapping(Path(source), "dataset file", "(format, annotations/images or root/split, ...)")
-        roles = [role for role, section in (("train", "train"), ("test", "val")) if section in spec]
-        if not roles:
+        sections = [section for section in ("train", "val") if section in spec]
+        if not sections:
             return [_named_split(args.split, load_dataset_file(source, "train"))]
-        parts = [load_dataset_file(source, role) for role in roles]
+        parts = [(data.split or section, data) for section in sections
+                 for data in [load_dataset_file(source, "train" if section == "train" else "test")]]
     elif source in PAIRS:
-        parts = [load_dataset(source, "train"), load_dataset(source, "test")]
+        parts = [(data.split or section, data) for section, role in (("train", "train"), ("val", "test"))
+                 for data in [load_dataset(source, role)]]
     else:
         return [_named_split(args.split, load_dataset(source))]
-    if args.split:
+    if args.split and len(parts) > 1:
         raise UserError(f"--split names one split; {source} has a training and an evaluation split, "
-                        f"converted as {'/'.join(_default_splits(parts))}")
-    return list(zip(_default_splits(parts), parts))
-
-
-def _default_splits(parts) -> list:
-    return [data.split or default for data, default in zip(parts, ("train", "val"))]
+                        f"converted as {'/'.join(split for split, _ in parts)}")
+    return [(args.split or split, data) for split, data in parts]
 
 
 def _named_split(split, data) -> tuple:

@@ -255,6 +255,39 @@ def test_a_yaml_of_one_section_converts_that_split(small_shapes, tmp_path):
         f"val_{i:05d}" for i in range(8)]
 
 
+def test_an_annotation_tools_file_converts_by_format_and_path(tmp_path):
+    """CVAT for images 1.1 XML (polygons and a mask) -> YOLO and COCO, through the cvat reader."""
+    photo = DATA / "coco_000000343934_160x120.jpg"
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "a b.jpg").write_bytes(photo.read_bytes())  # a name with a space
+    (tmp_path / "annotations.xml").write_text(
+        '<?xml version="1.0" encoding="utf-8"?>\n<annotations>\n  <version>1.1</version>\n'
+        '  <meta><task><labels><label><name>cat</name></label><label><name>dog</name></label></labels></task>'
+        '</meta>\n  <image id="0" name="a b.jpg" width="160" height="120">\n'
+        '    <polygon label="dog" occluded="0" points="10.5,10;60,12.25;30,50" z_order="0"/>\n'
+        '    <mask label="cat" occluded="0" rle="1, 2, 1, 4, 4" left="100" top="80" width="4" height="3" '
+        'z_order="0"/>\n  </image>\n</annotations>\n')
+    source = load_dataset_file(_yaml(tmp_path, "format: cvat\nannotations: annotations.xml\nimages: photos\n"))
+    _convert("--from", "cvat", tmp_path / "annotations.xml", "--images", tmp_path / "photos",
+             "--to", "yolo", tmp_path / "yolo")
+    lines = (tmp_path / "yolo" / "labels" / "train" / "a b.txt").read_text().splitlines()
+    assert lines[0] == "1 0.065625 0.083333 0.375000 0.102083 0.187500 0.416667"  # the polygon, normalised
+    cls, *values = lines[1].split()
+    traced = (np.array(values, np.float64).reshape(-1, 2) * [160, 120]).reshape(-1).tolist()
+    assert cls == "0" and np.array_equal(_fill(traced, 120, 160), decode(source.records[0].segmentations[1], 120, 160))
+    _convert("--from", "cvat", tmp_path / "annotations.xml", "--images", tmp_path / "photos",
+             "--to", "coco", tmp_path / "coco")
+    back = load_dataset_file(tmp_path / "coco" / "dataset.yaml")
+    assert back.class_names == ["cat", "dog"] and Path(back.records[0].file_name).name == "a b.jpg"
+    assert np.array_equal(back.records[0].boxes, source.records[0].boxes)
+    assert back.records[0].segmentations[0] == source.records[0].segmentations[0] == [[10.5, 10, 60, 12.25, 30, 50]]
+
+
+def _yaml(folder, text):
+    (folder / "d.yaml").write_text(text)
+    return folder / "d.yaml"
+
+
 def test_missing_image_and_mixed_extensions_are_named(tmp_path, capsys):
     gt = json.loads(SAMPLE.read_text())
     gt["images"][0]["file_name"] = "nowhere.jpg"

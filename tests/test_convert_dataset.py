@@ -304,6 +304,7 @@ def test_missing_image_and_mixed_extensions_are_named(tmp_path, capsys):
     with pytest.raises(SystemExit):
         _convert("--from", "coco", tmp_path / "gt.json", "--images", tmp_path, "--to", "voc", tmp_path / "b")
     assert "the images have several extensions (.jpg, .png) and a VOC tree has one" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()  # refused before anything is written
     _convert("--from", "coco", tmp_path / "gt.json", "--images", tmp_path, "--to", "coco", tmp_path / "c")
     assert (tmp_path / "c" / "images" / "train" / "nowhere.png").is_file()
 

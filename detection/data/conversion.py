@@ -21,12 +21,14 @@ from backbones.atomic_files import write_atomically, write_text
 from backbones.errors import UserError
 
 from .coco_writer import write_coco
-from .voc_writer import write_voc
+from .voc_writer import check_voc, write_voc
 from .yolo_writer import write_yolo
 
 # format -> write(parts, dst, with_masks) -> (keys shared by the splits, {split: its own keys}); parts are
 # [(split, data, output file names)], the images already in place
 WRITERS = {"coco": write_coco, "voc": write_voc, "yolo": write_yolo}
+# format -> check(parts, with_masks): what the format cannot hold, refused before anything is written
+CHECKS = {"voc": check_voc}
 # where each format keeps a split's images, relative to the output folder
 IMAGE_FOLDERS = {"coco": "images/{split}", "voc": "JPEGImages", "yolo": "images/{split}"}
 DATASET_FILE = "dataset.yaml"
@@ -48,6 +50,8 @@ def convert(parts, fmt, dst, with_masks=True, overwrite=False) -> Path:
     for split, data in parts:
         named.append((split, data, names[start:start + len(data.records)]))
         start += len(data.records)
+    if fmt in CHECKS:
+        CHECKS[fmt](named, with_masks)
     for split, data, files in named:
         folder = dst / IMAGE_FOLDERS[fmt].format(split=split)
         for record, name in zip(data.records, files):

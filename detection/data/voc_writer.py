@@ -31,10 +31,8 @@ VOID = 255  # the index VOC keeps for boundaries: no object may take it
 
 def write_voc(parts, dst, with_masks) -> tuple:
     """Write each ``(split, data, file names)`` of ``parts``; returns the dataset-YAML keys (see conversion)."""
+    check_voc(parts, with_masks)
     suffixes = {Path(name).suffix for _, _, names in parts for name in names}
-    if len(suffixes) > 1:
-        raise UserError(f"the images have several extensions ({', '.join(sorted(suffixes))}) and a VOC tree "
-                        f"has one (image_ext); convert to coco or yolo instead, or convert the images first")
     per_split = {}
     for split, data, names in parts:
         # data with masks: every image gets its PNGs (blank without objects), so all are in the Segmentation list
@@ -52,6 +50,20 @@ def write_voc(parts, dst, with_masks) -> tuple:
     suffix = suffixes.pop() if suffixes else ".jpg"
     return {"root": ".", "classes": list(parts[0][1].class_names),
             **({} if suffix == ".jpg" else {"image_ext": suffix})}, per_split
+
+
+def check_voc(parts, with_masks):
+    """What a VOC tree cannot hold, refused before anything is written: images of several extensions (the
+    tree has one, ``image_ext``), more objects in an image than an instance PNG has indices."""
+    suffixes = {Path(name).suffix for _, _, names in parts for name in names}
+    if len(suffixes) > 1:
+        raise UserError(f"the images have several extensions ({', '.join(sorted(suffixes))}) and a VOC tree "
+                        f"has one (image_ext); convert to coco or yolo instead, or convert the images first")
+    for _, data, _ in parts:
+        for record in data.records:
+            if with_masks and record.segmentations is not None and len(record.boxes) >= VOID:
+                raise UserError(f"image {record.file_name} has {len(record.boxes)} objects; a VOC instance PNG "
+                                f"holds at most {VOID - 1}; convert to coco or yolo, or with --no-masks")
 
 
 def voc_box(box, width, height) -> list:
@@ -89,9 +101,6 @@ def voc_xml(record, name, class_names, segmented=False) -> str:
 
 def write_masks(dst, stem, record):
     """``SegmentationObject/<stem>.png`` and ``SegmentationClass/<stem>.png`` of the record's masks."""
-    if len(record.boxes) >= VOID:
-        raise UserError(f"image {record.file_name} has {len(record.boxes)} objects; a VOC instance PNG holds at "
-                        f"most {VOID - 1}; convert to coco or yolo, or with --no-masks")
     objects = np.zeros((record.height, record.width), np.uint8)
     classes = np.zeros_like(objects)
     masks = [None if s is None else decode(s, record.height, record.width).astype(bool)

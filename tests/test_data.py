@@ -166,7 +166,7 @@ def test_custom_coco_and_voc_datasets_from_yaml(small_shapes, tmp_path):
 
 
 @pytest.mark.parametrize("text, message", [
-    ("format: yolo\n", "unknown format in .*mydata.yaml 'yolo'"),
+    ("format: yolov5_pytorch\n", "unknown format in .*mydata.yaml .yolov5_pytorch."),
     ("format: coco\nannotations: a.json\nimage: x\n", "unknown key in .*mydata.yaml 'image'. Did you mean 'images'"),
     ("format: voc\nroot: x\n", "format voc needs root, split; missing split"),
     ("format: voc\nroot: x\nsplit: train\n", r"x/ImageSets/Main/train.txt does not exist"),

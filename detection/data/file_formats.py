@@ -18,6 +18,7 @@ from .masks_format import load_masks
 from .records import DetectionData
 from .via_format import load_via
 from .voc_format import VOC_CLASSES, load_voc
+from .yolo_format import load_yolo
 
 COMMON_KEYS = ("format", "name", "classes")
 
@@ -85,6 +86,14 @@ def _read_cvat(spec, name, classes, strict, where) -> DetectionData:
                      box_masks=_box_masks(spec, where))
 
 
+def _read_yolo(spec, name, classes, strict, where) -> DetectionData:
+    split = spec["split"]
+    if not isinstance(split, str):
+        raise UserError(f"{where}: split must be a key of the YOLO data.yaml such as train or val, got {split!r}")
+    return load_yolo(spec["root"], split, data=spec.get("data"), classes=classes, name=name, strict=strict,
+                     box_masks=_box_masks(spec, where))
+
+
 FORMATS = {
     "coco": DatasetFormat(("annotations", "images"), ("annotations", "images"), ("annotations", "images"),
                           _read_coco),
@@ -95,6 +104,7 @@ FORMATS = {
                           ("annotations", "images"), _read_cvat),
     "masks": DatasetFormat(("images", "masks", "class_masks", "mask_suffix", "void"), ("images", "masks"),
                            ("images", "masks", "class_masks"), _read_masks),
+    "yolo": DatasetFormat(("root", "split", "data", "box_masks"), ("root", "split"), ("root", "data"), _read_yolo),
 }
 
 

@@ -13,6 +13,7 @@ from typing import Callable, Optional, Sequence
 from backbones.errors import UserError, check_choice
 
 from .coco_format import load_coco
+from .labelme_format import load_labelme
 from .cvat_format import load_cvat
 from .masks_format import load_masks
 from .records import DetectionData
@@ -94,6 +95,10 @@ def _read_yolo(spec, name, classes, strict, where) -> DetectionData:
                      box_masks=_box_masks(spec, where))
 
 
+def _read_labelme(spec, name, classes, strict, where) -> DetectionData:
+    return load_labelme(spec["root"], classes=classes, name=name, strict=strict, box_masks=_box_masks(spec, where))
+
+
 FORMATS = {
     "coco": DatasetFormat(("annotations", "images"), ("annotations", "images"), ("annotations", "images"),
                           _read_coco),
@@ -105,6 +110,7 @@ FORMATS = {
     "masks": DatasetFormat(("images", "masks", "class_masks", "mask_suffix", "void"), ("images", "masks"),
                            ("images", "masks", "class_masks"), _read_masks),
     "yolo": DatasetFormat(("root", "split", "data", "box_masks"), ("root", "split"), ("root", "data"), _read_yolo),
+    "labelme": DatasetFormat(("root", "box_masks"), ("root",), ("root",), _read_labelme),
 }
 
 

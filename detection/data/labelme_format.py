@@ -14,8 +14,9 @@ JSON embeds the image (``imageData``, base64), the image is written once to
 Shapes: ``polygon`` (also ``null``, as old labelme versions write it) is a
 mask whose box is its extent; ``rectangle`` (two opposite corners) is a box;
 ``circle`` (its centre, then a point on it) is a polygon of 64 points with the
-circle's exact box; ``line``, ``linestrip``, ``point``, ``points`` and
-``mask`` shapes are counted as skipped. Shapes with the same ``label`` and
+circle's exact box; ``line``, ``linestrip``, ``point`` and ``points`` shapes,
+and ``mask`` shapes (labelme 5.3+'s AI masks, not read: save them as
+polygons), are counted as skipped. Shapes with the same ``label`` and
 ``group_id`` are one object (as labelme's own labelme2coco groups them): its
 mask is the union of their polygons (a rectangle among them joins as its four
 corners), its box their union. Points are continuous pixel positions on the
@@ -42,7 +43,7 @@ from backbones.errors import UserError
 from .records import DataProblems, DetectionData
 from .tool_shapes import Shape, ellipse_shape, image_size, make_record, polygon_area, polygon_shape, settle_masks
 
-SKIPPED_SHAPES = ("line", "linestrip", "point", "points", "mask")
+OBJECT_SHAPES = ("polygon", "rectangle", "circle")  # a shape_type of null is a polygon (old labelme)
 EMBEDDED = ".labelme_images"  # where embedded images are written, beside their JSON
 
 
@@ -66,9 +67,11 @@ def load_labelme(root, classes=None, name=None, strict=True, box_masks=False) ->
         class_names = list(classes)
     else:
         class_names = sorted({s["label"].strip() for _, doc in documents for s in doc["shapes"]
-                              if isinstance(s, dict) and isinstance(s.get("label"), str) and s["label"].strip()})
+                              if isinstance(s, dict) and (s.get("shape_type") or "polygon") in OBJECT_SHAPES
+                              and isinstance(s.get("label"), str) and s["label"].strip()})
         if not class_names:
-            raise UserError(f"labelme folder {root}: no shape has a label; give classes: in the dataset YAML")
+            raise UserError(f"labelme folder {root}: no polygon, rectangle or circle has a label; give classes: "
+                            f"in the dataset YAML")
     label_of = {n: i + 1 for i, n in enumerate(class_names)}
     problems = DataProblems()
     records = []
@@ -139,8 +142,9 @@ def _objects(path, doc, label_of, problems) -> list:
         if not isinstance(shape, dict):
             raise UserError(f"{where} must be an object (label, points, shape_type)")
         kind = shape.get("shape_type") or "polygon"
-        if kind in SKIPPED_SHAPES or kind not in ("polygon", "rectangle", "circle"):
-            problems.note("skipped_shapes", f"{where}: a {kind} outlines no object; left out")
+        if kind not in OBJECT_SHAPES:  # line, linestrip, point, points, mask
+            problems.note("skipped_shapes", f"{where}: a {kind} outlines no object; left out" if kind != "mask" else
+                          f"{where}: a mask shape is not read (save it as a polygon); left out")
             continue
         label_name = shape.get("label")
         label = label_of.get(label_name.strip()) if isinstance(label_name, str) else None

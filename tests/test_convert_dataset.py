@@ -151,6 +151,52 @@ def test_coco_to_yolo_boxes_and_polygons(tmp_path, capsys):
     assert len(boundary_pixels) == 34 and differ / union < 1e-3, (differ, union)
 
 
+def _by_stem(data) -> dict:
+    return {Path(r.file_name).stem: r for r in data.records}
+
+
+def _yolo_round_trip(source, tmp_path, dataset_argv, role="train"):
+    """source -> yolo (boxes only, and with segments) -> the yolo reader -> coco -> the coco reader."""
+    _convert(*dataset_argv, "--to", "yolo", tmp_path / "boxes", "--no-masks")
+    boxes = _by_stem(load_dataset_file(tmp_path / "boxes" / "dataset.yaml", role))
+    assert sorted(boxes) == sorted(Path(r.file_name).stem for r in source.records)
+    for a in source.records:
+        b, keep = boxes[Path(a.file_name).stem], np.flatnonzero(~a.ignore)  # YOLO has no crowd / difficult
+        assert (b.width, b.height) == (a.width, a.height) and np.array_equal(b.labels, a.labels[keep])
+        assert np.abs(b.boxes - a.boxes[keep]).max(initial=0) <= 1e-6 * max(a.width, a.height)
+        assert not b.ignore.any() and b.segmentations is None
+    _convert(*dataset_argv, "--to", "yolo", tmp_path / "segments")
+    yolo = load_dataset_file(tmp_path / "segments" / "dataset.yaml", role)
+    segments = _by_stem(yolo)
+    for a in source.records:
+        b, keep = segments[Path(a.file_name).stem], np.flatnonzero(~a.ignore)
+        assert np.array_equal(b.labels, a.labels[keep])
+        for k, segmentation in zip(keep, b.segmentations):
+            original, back = decode(a.segmentations[k], a.height, a.width), decode(segmentation, b.height, b.width)
+            differ, union = (original ^ back).sum(), (original | back).sum()
+            if not (isinstance(a.segmentations[k], list) and len(a.segmentations[k]) == 1):
+                assert differ == 0  # an RLE or several parts: traced, exact
+            assert differ <= max(0.01 * union, 2)  # an annotator's polygon: a pixel or two on the boundary
+    _convert("--from", tmp_path / "segments" / "dataset.yaml", "--to", "coco", tmp_path / "coco")
+    back = _by_stem(load_dataset_file(tmp_path / "coco" / "dataset.yaml", role))
+    for a in yolo.records:
+        b = back[Path(a.file_name).stem]
+        assert np.array_equal(a.boxes, b.boxes) and np.array_equal(a.labels, b.labels)
+        for s, t in zip(a.segmentations, b.segmentations):
+            assert np.array_equal(decode(s, a.height, a.width), decode(t, b.height, b.width))
+    return yolo
+
+
+def test_coco_to_yolo_to_coco_through_the_yolo_reader(tmp_path):
+    yolo = _yolo_round_trip(_sample(), tmp_path, ["--from", "coco", SAMPLE, "--images", DATA])
+    assert len(yolo.records) == 4 and sum(len(r.boxes) for r in yolo.records) == 34  # the crowd region left out
+
+
+def test_shapes_to_yolo_to_coco_through_the_yolo_reader(small_shapes, tmp_path):
+    yolo = _yolo_round_trip(load_dataset("shapes", "test"), tmp_path, ["--from", "shapes"], role="test")
+    assert len(yolo.records) == 8 and yolo.class_names == ["circle", "square", "triangle", "star", "hexagon"]
+
+
 def test_shapes_round_trip_exactly_through_voc_and_yolo(small_shapes, tmp_path):
     _convert("--from", "shapes", "--to", "voc", tmp_path / "voc")
     spec = yaml.safe_load((tmp_path / "voc" / "dataset.yaml").read_text())
@@ -191,6 +237,17 @@ def test_masks_with_holes_and_parts_trace_exactly():
     assert np.array_equal(_fill(rounded, 40, 50), mask)
     assert mask_polygon(np.zeros((4, 4), np.uint8)) == []
 
+
+def test_coco_boxes_read_back_bit_for_bit(tmp_path):
+    """x, y, w, h written so that the reader's float32(x + w) is the record's x2, for any float32 box."""
+    from detection.data.coco_writer import coco_json
+    from detection.data.records import DetectionData
+    rng = np.random.default_rng(0)
+    corners = np.sort(rng.uniform(0, 2000, (500, 2, 2)).astype(np.float32), axis=1)
+    boxes = corners.transpose(0, 2, 1).reshape(-1, 4)[:, [0, 2, 1, 3]]  # x1 y1 x2 y2
+    record = ImageRecord(1, tmp_path / "a.jpg", 2000, 2000, boxes, np.ones(500, np.int64), np.zeros(500, bool))
+    (tmp_path / "gt.json").write_text(json.dumps(coco_json(DetectionData("d", [record], ["c"], [1]), ["a.jpg"])))
+    assert np.array_equal(load_coco(tmp_path / "gt.json", tmp_path).records[0].boxes, boxes)
 
 def test_voc_boxes_are_whole_pixels():
     assert voc_box([0, 0, 10, 10], 20, 20) == [1, 1, 10, 10]  # pixels 1..10, 1-based inclusive

@@ -1,9 +1,9 @@
 """Loaded data -> COCO JSON (``annotations/instances_<split>.json``, images in ``images/<split>/``).
 
 The inverse of :mod:`.coco_format`: ``bbox`` is ``[x, y, w, h]`` of the
-record's x1 y1 x2 y2 (each number the shortest decimal that reads back as
-the same float32, the records' precision), ``iscrowd`` is the ``ignore``
-flag (VOC ``difficult`` too), ``segmentation`` the object's polygons or RLE
+record's x1 y1 x2 y2, each number the shortest decimal that reads back as
+the same float32 (the records' precision; x + w included), ``iscrowd`` is
+the ``ignore`` flag (VOC ``difficult`` too), ``segmentation`` the object's polygons or RLE
 as held, ``area`` the mask's pixel area (pycocotools) or, without a mask,
 the box's. Categories keep their ids (``category_ids``); image ids are the
 records' own when they are distinct integers (COCO data), else 1..N in order.
@@ -38,7 +38,8 @@ def coco_json(data, names, with_masks=True) -> dict:
         for k, (box, label, crowd) in enumerate(zip(record.boxes.tolist(), record.labels.tolist(),
                                                     record.ignore.tolist())):
             x1, y1, x2, y2 = np.asarray(box, np.float32).astype(np.float64)
-            bbox = [float32_text(v) for v in (x1, y1, x2 - x1, y2 - y1)]
+            x, y = float32_text(x1), float32_text(y1)
+            bbox = [x, y, extent(x, x2), extent(y, y2)]
             annotation = {"id": len(annotations) + 1, "image_id": image_id,
                           "category_id": data.category_ids[label - 1], "bbox": bbox, "iscrowd": int(crowd)}
             segmentation = record.segmentations[k] if with_masks and record.segmentations else None
@@ -56,6 +57,15 @@ def coco_json(data, names, with_masks=True) -> dict:
 def float32_text(value) -> float:
     """The shortest decimal that reads back as the same float32."""
     return float(str(np.float32(value)))
+
+
+def extent(start: float, end: float) -> float:
+    """A width (height) that a reader's float32(start + width) turns back into ``end`` (a float32): the
+    shortest decimal when it does, else the float64 difference (a float32 step too fine for few digits)."""
+    for width in (float32_text(end - start), end - start):
+        if np.float32(start + width) == np.float32(end):
+            return width
+    return end - start
 
 
 def _plain(value):

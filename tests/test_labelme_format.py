@@ -134,6 +134,15 @@ def test_bad_files_and_folders(tmp_path):
         load_labelme(tmp_path)
 
 
+def test_two_files_annotating_one_image_is_an_error(tmp_path):
+    _photo(tmp_path)
+    _save(tmp_path / "a.json", [_shape("cat", [[1, 1], [5, 1], [5, 5]])], "a.jpg")
+    _save(tmp_path / "copy" / "a.json", [_shape("cat", [[1, 1], [5, 1], [5, 5]])], "../a.jpg")
+    with pytest.raises(UserError, match=r"2 labelme files annotate image .*a.jpg: .*a.json, .*copy/a.json; keep one"):
+        load_labelme(tmp_path)
+    assert load_labelme(tmp_path, strict=False).problems.duplicate_ids == 1
+
+
 def test_yaml_keys_and_check_dataset_report(tmp_path, capsys):
     _photo(tmp_path / "lm")
     _photo(tmp_path / "lm", "b.jpg")

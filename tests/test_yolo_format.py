@@ -37,7 +37,7 @@ def test_label_path_is_ultralytics_img2label_paths():
 
 
 def test_boxes_and_segments_de_normalised_exactly(tmp_path):
-    _dataset(tmp_path, {"images/train/a.jpg": "0 0.5 0.5 0.25 0.5\n1 0.1 0.1 0.4 0.1 0.25 0.5\n\n",
+    _dataset(tmp_path, {"images/train/a.jpg": "\ufeff0 0.5 0.5 0.25 0.5\r\n1 0.1 0.1 0.4 0.1 0.25 0.5\r\n\r\n",
                         "images/train/sub/b.jpg": "", "images/train/c.jpg": None})
     data = load_yolo(tmp_path, "train")
     assert data.class_names == ["cat", "dog"] and data.category_ids == [1, 2] and data.name == f"{tmp_path.name}_train"

@@ -40,7 +40,7 @@ from PIL import Image
 from backbones.atomic_files import write_atomically
 from backbones.errors import UserError
 
-from .records import DataProblems, DetectionData
+from .records import DataProblems, DetectionData, note_duplicates
 from .tool_shapes import Shape, ellipse_shape, image_size, make_record, polygon_area, polygon_shape, settle_masks
 
 OBJECT_SHAPES = ("polygon", "rectangle", "circle")  # a shape_type of null is a polygon (old labelme)
@@ -52,7 +52,7 @@ def load_labelme(root, classes=None, name=None, strict=True, box_masks=False) ->
 
     ``classes``: the class names in label order (default: the labels found, sorted). ``box_masks``: in data
     mixing rectangles and polygons, rectangles get box-shaped masks (otherwise the data has no masks).
-    ``strict`` is accepted for the readers' common signature (labelme has no errors to defer).
+    ``strict=False`` (``check_dataset``) loads data where two JSON files annotate one image, to report it.
     """
     root = Path(root)
     if not root.is_dir():
@@ -74,9 +74,14 @@ def load_labelme(root, classes=None, name=None, strict=True, box_masks=False) ->
                             f"in the dataset YAML")
     label_of = {n: i + 1 for i, n in enumerate(class_names)}
     problems = DataProblems()
+    images = [_image_file(path, doc) for path, doc in documents]
+    note_duplicates([p.resolve() for p in images], problems, lambda image, where: (
+        f"{root}: {len(where)} labelme files annotate image {image}: "
+        f"{', '.join(str(documents[k][0]) for k in where)}; keep one"))
+    if strict:
+        problems.refuse_errors()
     records = []
-    for path, doc in documents:
-        file_name = _image_file(path, doc)
+    for (path, doc), file_name in zip(documents, images):
         width, height = doc.get("imageWidth"), doc.get("imageHeight")
         if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (width, height)):
             width, height = image_size(file_name, str(path))

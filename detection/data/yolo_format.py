@@ -160,7 +160,7 @@ def _images(entry, data, split) -> list:
 
 def _shapes(label_file, width, height, class_count, problems) -> list:
     try:
-        text = label_file.read_text(encoding="utf-8")
+        text = label_file.read_text(encoding="utf-8-sig")  # a BOM from Windows editors
     except (OSError, UnicodeDecodeError) as err:
         raise UserError(f"cannot read YOLO label file {label_file}: {err}") from None
     shapes, seen = [], set()

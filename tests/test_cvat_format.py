@@ -1,7 +1,6 @@
 """format: cvat (detection/data/cvat_format.py): CVAT "for images 1.1" XML, as CVAT exports a task."""
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import cv2
@@ -15,6 +14,7 @@ from detection.data.catalog import load_dataset
 from detection.data.coco_format import to_coco_ground_truth
 from detection.data.cvat_format import load_cvat
 from detection.data.dataset import decode_segmentation
+from format_training import train_and_evaluate
 
 PHOTO = Path(__file__).resolve().parent / "data" / "coco_000000343934_160x120.jpg"  # a real 160x120 JPEG
 
@@ -211,19 +211,9 @@ def _pets(folder, count=4, size=96):
 
 @pytest.mark.slow
 def test_train_mask_rcnn_and_evaluate_from_a_cvat_yaml(tmp_path, monkeypatch, capsys):
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from test_tools import _tool
     _pets(tmp_path)
     (tmp_path / "pets.yaml").write_text("format: cvat\nannotations: annotations.xml\nimages: .\n")
-    config = tmp_path / "tiny.yaml"
-    config.write_text("model: {min_size: 96, max_size: 128, rpn_post_nms_top_n_test: 30, box_representation_size: 32,"
-                      " box_score_thresh: 0.0}\nsolver: {ims_per_batch: 2, base_lr: 0.001, warmup_iters: 1}\n")
-    out = tmp_path / "run"
-    _tool("train_det", "--backbone", "resnet18", "--dataset", tmp_path / "pets.yaml", "--config", config,
-          "--mask", "--max-iter", 2, "--pretrained", "none", "--output", out, monkeypatch=monkeypatch)
-    printed = capsys.readouterr().out
+    printed, result = train_and_evaluate(tmp_path, tmp_path / "pets.yaml", monkeypatch, capsys)
     assert "Mask R-CNN" in printed and "on pets_train (4 images, 2 classes)" in printed
-    _tool("eval_coco", "--checkpoint", out / "model_final.pth", monkeypatch=monkeypatch)
-    result = json.loads((out / "model_final.pets_val.eval_coco.json").read_text())
     assert result["images"] == 4 and set(result) >= {"bbox", "segm"}  # the polygons are the mask ground truth
     assert set(result["bbox"]["per_class"]) == set(result["segm"]["per_class"]) == {"cat", "dog"}

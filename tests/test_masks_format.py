@@ -1,7 +1,4 @@
 """format: masks: an image folder and per-image instance-id PNGs (the Penn-Fudan layout: PNGImages/ + PedMasks/)."""
-import importlib
-import json
-import sys
 
 import numpy as np
 import pytest
@@ -14,6 +11,7 @@ from detection.data.dataset import DetectionDataset
 from detection.data.coco_format import to_coco_ground_truth
 from detection.data.masks_format import encode, load_masks
 from detection.evaluation.dataset_eval import coco_metrics, has_ground_truth_masks
+from format_training import train_and_evaluate
 
 W, H = 64, 48
 
@@ -215,27 +213,14 @@ def test_yaml_keys_are_checked(tmp_path):
             load_dataset_file(tmp_path / "d.yaml")
 
 
-def _tool(name, *args, monkeypatch):
-    argv = [str(a) for a in args]
-    monkeypatch.setattr(sys, "argv", [f"tools/{name}.py", *argv])
-    importlib.import_module(f"detection.cli.{name}").main(argv)
-
-
 @pytest.mark.slow
 def test_mask_rcnn_trains_and_evaluates_on_penn_fudan_style_data(tmp_path, monkeypatch, capsys):
     _penn_fudan(tmp_path / "pf")
     (tmp_path / "pf.yaml").write_text("format: masks\nimages: pf/PNGImages\nmasks: pf/PedMasks\nmask_suffix: _mask\n"
                                       "classes: [person]\n")
-    config = tmp_path / "tiny.yaml"
-    config.write_text("model: {min_size: 64, max_size: 96, rpn_post_nms_top_n_test: 30, box_representation_size: 32,"
-                      " box_score_thresh: 0.0}\nsolver: {ims_per_batch: 2, base_lr: 0.001, warmup_iters: 1}\n")
-    out = tmp_path / "run"
-    _tool("train_det", "--backbone", "resnet18", "--mask", "--dataset", tmp_path / "pf.yaml", "--config", config,
-          "--max-iter", 2, "--pretrained", "none", "--output", out, monkeypatch=monkeypatch)
-    assert "Mask R-CNN" in capsys.readouterr().out
-    _tool("eval_coco", "--checkpoint", out / "model_final.pth", "--dataset", tmp_path / "pf.yaml",
-          monkeypatch=monkeypatch)
-    result = json.loads((out / "model_final.pf_val.eval_coco.json").read_text())
+    printed, result = train_and_evaluate(tmp_path, tmp_path / "pf.yaml", monkeypatch, capsys, size=(64, 96),
+                                         eval_dataset=True)
+    assert "Mask R-CNN" in printed
     assert result["images"] == 2 and {"bbox", "segm"} <= set(result)
 
 

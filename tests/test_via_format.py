@@ -1,7 +1,6 @@
 """format: via (detection/data/via_format.py): VGG Image Annotator 1.x/2.x JSON, as the balloon tutorial set has it."""
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import cv2
@@ -14,6 +13,7 @@ from detection.cli import check_dataset
 from detection.data.catalog import load_dataset
 from detection.data.dataset import decode_segmentation
 from detection.data.via_format import load_via
+from format_training import train_and_evaluate
 
 PHOTO = Path(__file__).resolve().parent / "data" / "coco_000000343934_160x120.jpg"  # a real 160x120 JPEG
 
@@ -185,20 +185,10 @@ def _balloons(folder, count=4, size=96):
 
 @pytest.mark.slow
 def test_train_mask_rcnn_and_evaluate_from_a_via_yaml(tmp_path, monkeypatch, capsys):
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from test_tools import _tool
     _balloons(tmp_path)
     (tmp_path / "balloon.yaml").write_text("format: via\nannotations: via_region_data.json\nimages: .\n"
                                            "classes: [balloon]\n")
-    config = tmp_path / "tiny.yaml"
-    config.write_text("model: {min_size: 96, max_size: 128, rpn_post_nms_top_n_test: 30, box_representation_size: 32,"
-                      " box_score_thresh: 0.0}\nsolver: {ims_per_batch: 2, base_lr: 0.001, warmup_iters: 1}\n")
-    out = tmp_path / "run"
-    _tool("train_det", "--backbone", "resnet18", "--dataset", tmp_path / "balloon.yaml", "--config", config,
-          "--mask", "--max-iter", 2, "--pretrained", "none", "--output", out, monkeypatch=monkeypatch)
-    printed = capsys.readouterr().out
+    printed, result = train_and_evaluate(tmp_path, tmp_path / "balloon.yaml", monkeypatch, capsys)
     assert "Mask R-CNN" in printed and "on balloon_train (4 images, 1 classes)" in printed
-    _tool("eval_coco", "--checkpoint", out / "model_final.pth", monkeypatch=monkeypatch)
-    result = json.loads((out / "model_final.balloon_val.eval_coco.json").read_text())
     assert result["images"] == 4 and set(result) >= {"bbox", "segm"}  # the polygons are the mask ground truth
     assert 0.0 <= result["segm"]["AP"] <= 1.0 and set(result["segm"]["per_class"]) == {"balloon"}

@@ -1,9 +1,6 @@
 """VOC instance masks (masks: true): SegmentationObject/ + SegmentationClass/ PNGs paired with the XML objects,
 on the real VOC 2007_000063 (tests/data/voc_masks, tests/data/README.md) and variants of it."""
-import importlib
-import json
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +14,7 @@ from detection.data.coco_format import to_coco_ground_truth
 from detection.data.dataset import DetectionDataset
 from detection.data.voc_format import VOC_CLASSES, load_voc
 from detection.evaluation.dataset_eval import has_ground_truth_masks
+from format_training import run_tool, train_and_evaluate
 
 SAMPLE = Path(__file__).resolve().parent / "data" / "voc_masks"
 STEM = "2007_000063"
@@ -128,12 +126,6 @@ def test_bad_segmentation_pngs_are_named(tmp_path):
         load_voc(root, "sample", masks=True)
 
 
-def _tool(name, *args, monkeypatch):
-    argv = [str(a) for a in args]
-    monkeypatch.setattr(sys, "argv", [f"tools/{name}.py", *argv])
-    importlib.import_module(f"detection.cli.{name}").main(argv)
-
-
 @pytest.mark.slow
 def test_mask_rcnn_trains_and_evaluates_on_voc_instance_masks(tmp_path, monkeypatch, capsys):
     """The real image and its mirror image (the XML boxes and both PNGs mirrored too)."""
@@ -152,16 +144,9 @@ def test_mask_rcnn_trains_and_evaluates_on_voc_instance_masks(tmp_path, monkeypa
     (tmp_path / "voc.yaml").write_text("format: voc\nroot: VOC\nsplit: sample\nmasks: true\n")
     flipped = load_dataset_file(tmp_path / "voc.yaml").records[1]
     assert flipped.boxes.tolist() == [[121, 114, 378, 275], [72, 0, 426, 375]]
-    config = tmp_path / "tiny.yaml"
-    config.write_text("model: {min_size: 64, max_size: 96, rpn_post_nms_top_n_test: 30, box_representation_size: 32,"
-                      " box_score_thresh: 0.0}\nsolver: {ims_per_batch: 2, base_lr: 0.001, warmup_iters: 1}\n")
-    out = tmp_path / "run"
-    _tool("train_det", "--backbone", "resnet18", "--mask", "--dataset", tmp_path / "voc.yaml", "--config", config,
-          "--max-iter", 2, "--pretrained", "none", "--output", out, monkeypatch=monkeypatch)
-    assert "Mask R-CNN" in capsys.readouterr().out
-    _tool("eval_coco", "--checkpoint", out / "model_final.pth", "--dataset", tmp_path / "voc.yaml",
-          monkeypatch=monkeypatch)
-    result = json.loads((out / "model_final.voc_val.eval_coco.json").read_text())
+    printed, result = train_and_evaluate(tmp_path, tmp_path / "voc.yaml", monkeypatch, capsys, size=(64, 96),
+                                         eval_dataset=True)
+    assert "Mask R-CNN" in printed
     assert result["images"] == 2 and {"bbox", "segm"} <= set(result)
 
 
@@ -170,7 +155,7 @@ def test_check_dataset_reports_the_mask_problems(tmp_path, monkeypatch, capsys):
     classes[classes == 12] = 8  # the dog's pixels drawn as cat
     _variant(tmp_path, classes=classes)
     (tmp_path / "v.yaml").write_text("format: voc\nroot: VOC\nsplit: sample\nmasks: true\n")
-    _tool("check_dataset", tmp_path / "v.yaml", monkeypatch=monkeypatch)  # problems it can train with: no exit
+    run_tool("check_dataset", tmp_path / "v.yaml", monkeypatch=monkeypatch)  # problems it can train with: no exit
     out = capsys.readouterr().out
     assert "0 images without objects, 1 instance masks disagreeing with their class or object" in out
     assert "mask_problems: object index 0 (0-based) of " in out and "('dog') is 'cat' in " in out

@@ -1,7 +1,5 @@
 """format: yolo (detection/data/yolo_format.py): the Ultralytics layout, data.yaml + images/ + labels/."""
-import json
 import shutil
-import sys
 from pathlib import Path
 
 import cv2
@@ -14,6 +12,7 @@ from detection.cli import check_dataset
 from detection.data.catalog import load_dataset
 from detection.data.dataset import decode_segmentation, read_image_file
 from detection.data.yolo_format import label_path, load_yolo
+from format_training import train_and_evaluate
 
 PHOTO = Path(__file__).resolve().parent / "data" / "coco_000000343934_160x120.jpg"  # a real 160x120 JPEG
 
@@ -194,20 +193,10 @@ def _shapes_set(root, count=4, size=96):
 
 @pytest.mark.slow
 def test_train_mask_rcnn_and_evaluate_from_a_yolo_yaml(tmp_path, monkeypatch, capsys):
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from test_tools import _tool
     _shapes_set(tmp_path / "ds")
     (tmp_path / "shapes.yaml").write_text("format: yolo\nroot: ds\ntrain: {split: train}\nval: {split: val}\n")
-    config = tmp_path / "tiny.yaml"
-    config.write_text("model: {min_size: 96, max_size: 128, rpn_post_nms_top_n_test: 30, box_representation_size: 32,"
-                      " box_score_thresh: 0.0}\nsolver: {ims_per_batch: 2, base_lr: 0.001, warmup_iters: 1}\n")
-    out = tmp_path / "run"
-    _tool("train_det", "--backbone", "resnet18", "--dataset", tmp_path / "shapes.yaml", "--config", config,
-          "--mask", "--max-iter", 2, "--pretrained", "none", "--output", out, monkeypatch=monkeypatch)
-    printed = capsys.readouterr().out
+    printed, result = train_and_evaluate(tmp_path, tmp_path / "shapes.yaml", monkeypatch, capsys)
     assert "Mask R-CNN" in printed and "on shapes_train (4 images, 2 classes)" in printed
-    _tool("eval_coco", "--checkpoint", out / "model_final.pth", monkeypatch=monkeypatch)
-    result = json.loads((out / "model_final.shapes_val.eval_coco.json").read_text())
     assert result["images"] == 4 and set(result) >= {"bbox", "segm"}  # the segments are the mask ground truth
     assert 0.0 <= result["segm"]["AP"] <= 1.0 and set(result["segm"]["per_class"]) == {"red", "blue"}
 

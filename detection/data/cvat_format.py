@@ -34,6 +34,7 @@ from backbones.errors import UserError
 
 from .records import DataProblems, DetectionData, note_duplicates
 from .tool_shapes import Shape, ellipse_shape, make_record, polygon_shape, settle_masks
+from .xml_file import parse_xml
 
 OBJECT_SHAPES = ("box", "polygon", "ellipse", "mask")
 SKIPPED_SHAPES = ("polyline", "points", "cuboid", "skeleton")
@@ -72,15 +73,7 @@ def load_cvat(annotations, images, classes=None, name=None, strict=True, box_mas
 
 
 def _parse(path) -> ET.Element:
-    try:
-        root = ET.parse(path).getroot()
-    except FileNotFoundError:
-        raise UserError(f"CVAT annotation file {path} does not exist") from None
-    except ET.ParseError as err:
-        line, column = err.position
-        raise UserError(f"{path} is not valid XML (line {line}, column {column}): {err}") from None
-    except OSError as err:
-        raise UserError(f"cannot read CVAT annotation file {path}: {err}") from None
+    root = parse_xml(path, "CVAT annotation file", f"CVAT annotation file {path} does not exist")
     if root.tag != "annotations":
         raise UserError(f"{path}: the root element is <{root.tag}>, not <annotations>; export the task as "
                         f"'CVAT for images 1.1'")

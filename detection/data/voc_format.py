@@ -17,7 +17,6 @@ the dataset class's job.
 """
 import dataclasses
 import math
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +26,7 @@ from backbones.errors import UserError
 from .dataset import image_size
 from .records import DataProblems, DetectionData, ImageRecord, note_duplicates
 from .voc_masks import object_masks
+from .xml_file import parse_xml
 
 VOC_CLASSES = (
     "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
@@ -140,18 +140,6 @@ def _read_split(path: Path, problems) -> list:
 # --------------------------------------------------------------------------
 
 
-def _parse_xml(path: Path) -> ET.Element:
-    try:
-        return ET.parse(path).getroot()
-    except FileNotFoundError:
-        raise UserError(f"annotation file not found: {path} (its image is listed in the split list)") from None
-    except ET.ParseError as err:
-        line, column = err.position
-        raise UserError(f"{path} is not valid XML (line {line}, column {column}): {err}") from None
-    except OSError as err:
-        raise UserError(f"cannot read annotation file {path}: {err}") from None
-
-
 def _number(element, tag, path, where) -> float:
     """float(<tag> text) of ``element``; a missing or non-numeric field is a UserError."""
     text = element.findtext(tag)
@@ -212,7 +200,8 @@ def _unannotated_record(root, stem, image_ext) -> ImageRecord:
 
 def _load_record(root, stem, label_of, image_ext, problems, masks=False) -> ImageRecord:
     path = root / "Annotations" / f"{stem}.xml"
-    root_el = _parse_xml(path)
+    root_el = parse_xml(path, "annotation file",
+                        f"annotation file not found: {path} (its image is listed in the split list)")
     width, height = _image_size(root_el, path)
     # Direct children only: VOC2012 person layouts nest <part>s that must not become objects.
     parsed = [_parse_object(obj, k, path, label_of) for k, obj in enumerate(root_el.findall("object"))]

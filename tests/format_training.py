@@ -4,6 +4,9 @@ import importlib
 import json
 import sys
 
+import cv2
+import numpy as np
+
 TINY = ("model: {{min_size: {min_size}, max_size: {max_size}, rpn_post_nms_top_n_test: 30,"
         " box_representation_size: 32, box_score_thresh: 0.0}}\n"
         "solver: {{ims_per_batch: 2, base_lr: 0.001, warmup_iters: 1}}\n")
@@ -31,3 +34,15 @@ def train_and_evaluate(tmp_path, dataset_yaml, monkeypatch, capsys, size=(96, 12
     written = sorted(out.glob("model_final.*.eval_coco.json"))
     assert len(written) == 1, written
     return printed, json.loads(written[0].read_text())
+
+
+
+def polygon_image(rng, size, colour):
+    """A size x size gray image with one 12-point polygon filled in BGR ``colour`` at a random centre and
+    radius from ``rng``; returns (image, xs, ys), the polygon's integer vertices."""
+    image = np.full((size, size, 3), 60, np.uint8)
+    cx, cy, r = (int(v) for v in rng.integers(30, 66, 2).tolist() + [int(rng.integers(12, 24))])
+    t = np.linspace(0, 2 * np.pi, 12, endpoint=False)
+    xs, ys = np.round(cx + r * np.cos(t)).astype(int), np.round(cy + r * np.sin(t)).astype(int)
+    cv2.fillPoly(image, [np.stack([xs, ys], 1).astype(np.int32)], colour)
+    return image, xs, ys

@@ -12,7 +12,7 @@ from detection.cli import check_dataset
 from detection.data.catalog import load_dataset
 from detection.data.dataset import decode_segmentation, read_image_file
 from detection.data.yolo_format import label_path, load_yolo
-from format_training import train_and_evaluate
+from format_training import polygon_image, train_and_evaluate
 
 PHOTO = Path(__file__).resolve().parent / "data" / "coco_000000343934_160x120.jpg"  # a real 160x120 JPEG
 
@@ -180,11 +180,7 @@ def _shapes_set(root, count=4, size=96):
         (root / "images" / split).mkdir(parents=True)
         (root / "labels" / split).mkdir(parents=True)
         for k in range(count):
-            image = np.full((size, size, 3), 60, np.uint8)
-            cx, cy, r = (int(v) for v in rng.integers(30, 66, 2).tolist() + [int(rng.integers(12, 24))])
-            t = np.linspace(0, 2 * np.pi, 12, endpoint=False)
-            xs, ys = np.round(cx + r * np.cos(t)).astype(int), np.round(cy + r * np.sin(t)).astype(int)
-            cv2.fillPoly(image, [np.stack([xs, ys], 1).astype(np.int32)], (30, 30, 220) if k % 2 else (220, 60, 30))
+            image, xs, ys = polygon_image(rng, size, (30, 30, 220) if k % 2 else (220, 60, 30))
             cv2.imwrite(str(root / "images" / split / f"s{k}.jpg"), image)
             coordinates = " ".join(f"{x / size:.6f} {y / size:.6f}" for x, y in zip(xs, ys))
             (root / "labels" / split / f"s{k}.txt").write_text(f"{k % 2} {coordinates}\n")

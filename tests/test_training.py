@@ -142,6 +142,34 @@ def test_a_non_finite_loss_names_iteration_and_term_and_keeps_the_last_checkpoin
     assert read_checkpoint(tmp_path / "model_0000002.pth")["iteration"] == 2
 
 
+def test_a_non_finite_loss_between_log_steps_is_caught_before_the_next_checkpoint(shapes_train, tmp_path):
+    # one process reads the loss flag back without waiting: a nan at iteration 3 of a run that logs every 10
+    # iterations is still reported with its own iteration, and the checkpoint of iteration 4 is not written
+    model = _model()
+    original = model.rpn.compute_loss
+    calls = []
+
+    def compute_loss(*args):
+        objectness, box = original(*args)
+        calls.append(1)
+        return (objectness * float("nan") if len(calls) == 3 else objectness), box
+    model.rpn.compute_loss = compute_loss
+    with pytest.raises(NonFiniteLossError, match=r"loss became nan \(loss_objectness\) at iteration 3"):
+        train(model, shapes_train, _solver(checkpoint_period=2, log_period=10), tmp_path, progress=False)
+    assert (tmp_path / "last_checkpoint").read_text().strip() == "model_0000002.pth"
+    assert not (tmp_path / "model_0000004.pth").exists()
+
+
+def test_reports_where_the_loop_time_went(shapes_train, tmp_path):
+    result = train(_model(), shapes_train, _solver(max_iter=3, checkpoint_period=10), tmp_path, progress=False)
+    times = result.times
+    assert times["iterations"] == 3
+    assert set(times) == {"iterations", "seconds", "data", "step", "eval", "other", "overhead"}
+    assert times["eval"] == 0.0 and times["step"] > 0 and times["data"] > 0
+    assert times["data"] + times["step"] + times["other"] == pytest.approx(times["seconds"], rel=1e-6)
+    assert times["overhead"] == pytest.approx((times["data"] + times["other"]) / times["seconds"], rel=1e-6)
+
+
 def test_out_of_memory_names_the_settings_to_lower(shapes_train, tmp_path, monkeypatch):
     model = _model()
 

@@ -29,6 +29,7 @@ from . import distributed
 from .checkpoint import read_checkpoint, save_checkpoint
 from .checkpointer import Checkpointer, periodic_name
 from .curves import plot_training_curves
+from .loop_times import LoopTimes
 from .metrics_log import MetricsLog
 from .periodic_eval import evaluate, primary_metric
 from .precision import Precision
@@ -51,6 +52,7 @@ class TrainResult:
     iteration: int
     stopped_by: Optional[str] = None  # "SIGINT" / "SIGTERM" when interrupted
     best: Optional[dict] = None       # {"metric", "value", "iteration"} when evaluated
+    times: Optional[dict] = None      # where the loop's time went: LoopTimes.summary()
 
 
 def _loader(dataset, solver, num_workers, start, repeat_factors=None):
@@ -104,6 +106,7 @@ class _Run:
         self.checkpointer = Checkpointer(self.output_dir, solver.keep_last)
         self.best = None
         self.mask = bool(getattr(getattr(model, "config", None), "mask", False))
+        self.times = LoopTimes(self.device)
 
     def restore(self, path) -> int:
         """Continue from checkpoint ``path``; returns its iteration."""
@@ -207,11 +210,11 @@ def train(model, dataset, solver, output_dir, runtime=None, num_workers=0, train
                 print(f"stopped by {stopped_by} after iteration {done}; saved {path}")
                 if resume_command:
                     print(f"resume with: {resume_command}")
-            return TrainResult(path, done, stopped_by, run.best)
+            return TrainResult(path, done, stopped_by, run.best, run.times.summary())
         run.evaluate(done, log)
         path = run.save("model_final.pth", done)
         _check_ranks_agree(model)
-        return TrainResult(path, done, None, run.best)
+        return TrainResult(path, done, None, run.best, run.times.summary())
     finally:  # also after a failure: the log so far and its curves are kept
         log.close()
         if log.enabled:
@@ -229,7 +232,7 @@ def _plot_curves(metrics, png):
 
 def _loop(run, start, log, num_workers, progress):
     """Iterations ``start..max_iter``; returns (iterations done, name of the signal that stopped it or None)."""
-    solver, model = run.solver, run.model
+    solver, model, times = run.solver, run.model, run.times
     forward = model
     if distributed.world_size() > 1:
         device_ids = [run.device.index] if run.device.type == "cuda" else None
@@ -238,40 +241,115 @@ def _loop(run, start, log, num_workers, progress):
     batches = iter(_loader(run.dataset, solver, num_workers, start, run.repeat_factors))
     bar = tqdm(total=solver.max_iter, initial=start, desc="train", dynamic_ncols=True,
                disable=not (progress and distributed.is_main()))
+    check = _LossCheck()
     started, done = time.perf_counter(), start
+    times.start()
     try:
         with StopRequest() as stop:
             for iteration in range(start, solver.max_iter):
                 tick = time.perf_counter()
                 images, targets = _to_device(*next(batches), run.device)
                 data_time = time.perf_counter() - tick
+                times.add("data", data_time)
+                logging = (iteration + 1) % solver.log_period == 0 or iteration + 1 == solver.max_iter
+                saving = (iteration + 1) % solver.checkpoint_period == 0 and iteration + 1 < solver.max_iter
                 try:
-                    with run.precision.autocast():
-                        losses = {k: v.float() for k, v in forward(images, targets).items()}
-                    total = sum(losses.values())
-                    bad_loss, stop_now = distributed.any_rank([not math.isfinite(total.item()), stop.requested],
-                                                              run.device)
-                    if bad_loss:
-                        raise _non_finite(iteration + 1, total, losses)
-                    run.optimizer.zero_grad(set_to_none=True)
-                    run.precision.step(total, run.optimizer, run.params, solver.clip_grad_norm)
+                    with times.measure("step"):
+                        check.poll()  # the earlier iterations' losses, as far as the device has got
+                        try:
+                            with run.precision.autocast():
+                                losses = {k: v.float() for k, v in forward(images, targets).items()}
+                        except Exception:
+                            check.raise_if_bad()  # a non-finite step before can be why the forward pass failed
+                            raise
+                        total = sum(losses.values())
+                        if distributed.world_size() > 1:  # the ranks agree on stopping every iteration: one sync
+                            bad_loss, stop_now = distributed.any_rank(
+                                [not math.isfinite(total.item()), stop.requested], run.device)
+                            if bad_loss:
+                                raise _non_finite(iteration + 1, total, losses)
+                        else:
+                            check.hold(iteration + 1, total, losses)
+                            stop_now = stop.requested
+                        run.optimizer.zero_grad(set_to_none=True)
+                        run.precision.step(total, run.optimizer, run.params, solver.clip_grad_norm)
+                        if logging or saving:  # values are read back below: the device's work counts here
+                            times.synchronize()
                 except torch.OutOfMemoryError:
                     raise _out_of_memory(iteration + 1, model, solver) from None
                 scheduler.step()
                 done = iteration + 1
-                if done % solver.log_period == 0 or done == solver.max_iter:
+                times.iterations += 1
+                evaluating = solver.eval_period and done % solver.eval_period == 0 and done < solver.max_iter
+                if logging or saving or evaluating or stop_now:
+                    check.raise_if_bad()  # nothing is logged, saved or evaluated after a non-finite loss
+                if logging:
                     _log(log, bar, done, losses, total, run, data_time, time.perf_counter() - tick, started, start)
                 bar.update(1)
                 if stop_now:
                     return done, stop.signal_name or "a signal to another process"
-                if done % solver.checkpoint_period == 0 and done < solver.max_iter:
+                if saving:
                     run.save(periodic_name(done), done)
-                if solver.eval_period and done % solver.eval_period == 0 and done < solver.max_iter:
-                    run.evaluate(done, log)
+                if evaluating:
+                    with times.measure("eval"):
+                        run.evaluate(done, log)
     finally:
+        times.stop()
         bar.close()
         del batches  # stops the loader workers
     return done, None
+
+
+class _LossCheck:
+    """Whether each iteration's loss is finite, read back without making the host wait (one process).
+
+    Reading it at once (``total.item()``) would make the host wait for the
+    device's forward pass every iteration before it can queue the backward
+    pass. Instead the flag is copied to host memory asynchronously and read
+    once the device has got there: polled before each forward pass, and read
+    (waiting if need be) before anything is logged, saved or evaluated, and
+    when a forward pass fails (weights a non-finite step made can break it).
+    So a non-finite loss is still reported with its own iteration and terms,
+    and nothing is written after it; its optimizer step has been taken, in
+    memory only (fp16's gradient scaler skips that step anyway).
+    """
+
+    def __init__(self):
+        self.held = []  # (iteration, finite flag on the host, copy-done event or None, total, losses), oldest first
+
+    def hold(self, iteration, total, losses):
+        total = total.detach()
+        finite, event = torch.isfinite(total), None
+        if finite.is_cuda:
+            host = torch.empty((), dtype=torch.bool, pin_memory=True)
+            host.copy_(finite, non_blocking=True)
+            event = torch.cuda.Event()
+            event.record()
+            finite = host
+        self.held.append((iteration, finite, event, total, {k: v.detach() for k, v in losses.items()}))
+
+    @staticmethod
+    def _ready(event) -> bool:
+        return event is None or event.query()
+
+    def poll(self):
+        """Check the flags the device has already delivered; never waits."""
+        while self.held and self._ready(self.held[0][2]):
+            self._check(self.held.pop(0))
+
+    def raise_if_bad(self):
+        """Check every held flag, waiting for the device if need be."""
+        while self.held:
+            held = self.held.pop(0)
+            if held[2] is not None:
+                held[2].synchronize()
+            self._check(held)
+
+    @staticmethod
+    def _check(held):
+        iteration, finite, _, total, losses = held
+        if not finite.item():
+            raise _non_finite(iteration, total, losses)
 
 
 def _non_finite(iteration, total, losses):
@@ -282,7 +360,9 @@ def _non_finite(iteration, total, losses):
 
 
 def _log(log, bar, done, losses, total, run, data_time, iter_time, started, start):
-    scalars = distributed.mean_over_ranks({"total_loss": total.item(), **{k: v.item() for k, v in losses.items()},
+    # one read-back for all the losses (each .item() would wait for the device again)
+    values = torch.stack([total.detach()] + [v.detach() for v in losses.values()]).tolist()
+    scalars = distributed.mean_over_ranks({"total_loss": values[0], **dict(zip(losses, values[1:])),
                                            "data_time": data_time, "time": iter_time}, run.device)
     if not log.enabled:
         return

@@ -6,12 +6,34 @@
 - ``gn``: GroupNorm with 32 groups, the usual choice when training detectors
   from scratch (Wu & He, 2018), since it does not depend on the batch size.
 """
+import torch.nn.functional as F
 from torch import nn
-from torchvision.ops.misc import FrozenBatchNorm2d
+from torchvision.ops.misc import FrozenBatchNorm2d as TorchvisionFrozenBatchNorm2d
 
 from .errors import check_choice
 
 NORMS = ("frozen_bn", "bn", "gn")
+
+
+class FrozenBatchNorm2d(TorchvisionFrozenBatchNorm2d):
+    """torchvision's FrozenBatchNorm2d, with inference through one fused batch-norm kernel.
+
+    torchvision computes ``x * scale + bias`` with ``scale`` and ``bias`` made
+    from the statistics at every call: two passes over the feature map. Where
+    no gradient is needed, ``F.batch_norm`` with fixed statistics does it in
+    one, about twice as fast on CPU (the same values to float rounding:
+    relative differences ~1e-7, tested). With gradients torchvision's form is
+    kept: batch_norm's backward would also compute the unused gradients of the
+    frozen statistics (detectron2's FrozenBatchNorm2d makes the same split).
+    Under autocast (input dtype differing from the statistics') torchvision's
+    form too, so output dtypes stay what they were. Same buffers, same state
+    dict, still an instance of torchvision's class.
+    """
+
+    def forward(self, x):
+        if x.requires_grad or x.dtype != self.weight.dtype:
+            return super().forward(x)
+        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps)
 
 
 def norm_layer(kind):

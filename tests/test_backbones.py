@@ -213,3 +213,26 @@ def test_weight_files_that_would_run_code_are_refused(tmp_path, code_running_pic
                        "can be loaded safely"):
         backbones.build("resnet18", pretrained=str(path))
     assert not marker.exists()
+
+
+def test_frozen_bn_inference_kernel_matches_torchvision():
+    # our FrozenBatchNorm2d takes one fused kernel where no gradient is needed: same values as torchvision's
+    from backbones.norm import FrozenBatchNorm2d as Ours
+    torch.manual_seed(0)
+    ours, reference = Ours(64), FrozenBatchNorm2d(64)
+    for name in ("weight", "bias", "running_mean"):
+        getattr(ours, name).normal_()
+    ours.running_var.uniform_(0.5, 2.0)
+    reference.load_state_dict(ours.state_dict())
+    x = torch.randn(2, 64, 20, 24) * 3
+    with torch.no_grad():
+        fused, expected = ours(x), reference(x)
+    assert torch.allclose(fused, expected, rtol=1e-6, atol=1e-5) and not torch.equal(fused, x)
+    # with gradients, and under bf16 autocast (input dtype differs), it is torchvision's own computation
+    x.requires_grad_(True)
+    assert torch.equal(ours(x), reference(x))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        half = x.detach().bfloat16()
+        assert torch.equal(ours(half), reference(half)) and ours(half).dtype == reference(half).dtype
+    net = backbones.build("resnet18", norm="frozen_bn")
+    assert _count(net, Ours) == 20 and isinstance(ours, FrozenBatchNorm2d)

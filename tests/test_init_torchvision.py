@@ -25,7 +25,11 @@ from detection.init.torchvision_models import TORCHVISION_MODELS, torchvision_so
 
 DATA = Path(__file__).parent / "data"
 IMAGES = ["coco_000000128372_320x214.jpg", "coco_000000343934_320x240.jpg"]
-TOL = 1e-4
+# Scores to 1e-4, mask probabilities to 2e-4, boxes to 1e-3 px on these 320-512 px inputs (3e-6 of the
+# image): our frozen BN runs inference as one fused batch-norm kernel where torchvision multiplies and adds,
+# which rounds differently in the last bits, and box regression scales that by the box size (measured:
+# boxes 5e-4 px, scores 1.3e-5, masks 1.0e-4)
+TOL = {"boxes": 1e-3, "scores": 1e-4, "masks": 2e-4}
 SMALL = dict(min_size=320, max_size=512)  # the photographs' own size: fast on 2 CPU cores
 PROPOSALS, DETECTIONS = 100, 30  # per image at test time (torchvision's 1000, 100): v2's conv box head is slow on CPU
 
@@ -105,7 +109,7 @@ def _compare(name, ours, theirs, images):
         for key in ("boxes", "scores") + (("masks",) if "masks" in w else ()):
             worst[key] = max(worst.get(key, 0.0), _max_diff(g, w, key))
     print(f"{name}: {[len(w['boxes']) for w in want]} detections, max differences {worst}")
-    assert all(v <= TOL for v in worst.values()), worst
+    assert all(v <= TOL[k] for k, v in worst.items()), worst
     return worst
 
 
@@ -128,9 +132,10 @@ def test_same_detections_as_torchvision(name, images, tmp_path, monkeypatch):
     # the same architecture: heads and FPN module by module, the backbone's norms (kind and eps)
     for prefix in ("backbone.fpn", "rpn", "roi_heads"):
         assert _module_types(ours, prefix) == _module_types(theirs, prefix), prefix
-    norms = {n: (type(m), m.eps) for n, m in theirs.backbone.body.named_modules()
+    # (ours is a subclass of torchvision's FrozenBatchNorm2d with a fused inference kernel)
+    norms = {n: (isinstance(m, FrozenBatchNorm2d), m.eps) for n, m in theirs.backbone.body.named_modules()
              if isinstance(m, (nn.BatchNorm2d, FrozenBatchNorm2d))}
-    ours_norms = {n: (type(m), m.eps) for n, m in ours.backbone.body.named_modules()
+    ours_norms = {n: (isinstance(m, FrozenBatchNorm2d), m.eps) for n, m in ours.backbone.body.named_modules()
                   if isinstance(m, (nn.BatchNorm2d, FrozenBatchNorm2d))}
     assert ours_norms == norms
     trainable = {n for n, p in theirs.backbone.body.named_parameters() if p.requires_grad}
@@ -352,7 +357,8 @@ def test_right_after_init_coco_classes_keep_torchvisions_outputs(images, tmp_pat
             logits, deltas = heads.box_predictor(x)
         return logits, deltas.reshape(len(deltas), -1, 4)
     (our_logits, our_deltas), (tv_logits, tv_deltas) = class_outputs(ours), class_outputs(theirs)
-    # a 4-row and a 91-row linear layer sum in different orders: equal to float rounding, not bit for bit
-    torch.testing.assert_close(our_logits[:, [0, 1, 2]], tv_logits[:, [0, 18, 1]], rtol=0, atol=1e-5)
-    torch.testing.assert_close(our_deltas[:, [0, 1, 2]], tv_deltas[:, [0, 18, 1]], rtol=0, atol=1e-5)
+    # a 4-row and a 91-row linear layer sum in different orders, and our frozen BN runs inference as one fused
+    # kernel: equal to float rounding (measured 5e-5 on logits of magnitude ~1-10), not bit for bit
+    torch.testing.assert_close(our_logits[:, [0, 1, 2]], tv_logits[:, [0, 18, 1]], rtol=0, atol=1e-4)
+    torch.testing.assert_close(our_deltas[:, [0, 1, 2]], tv_deltas[:, [0, 18, 1]], rtol=0, atol=1e-4)
     assert (our_logits[:, 3] - tv_logits[:, 2]).abs().max() > 1e-2  # unicorn is no source class's copy

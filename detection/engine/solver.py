@@ -9,6 +9,7 @@ the run sees the same number of epochs at the same per-image step size.
 import dataclasses
 
 import torch
+from torchvision.ops.misc import FrozenBatchNorm2d
 
 from backbones.errors import check_choice
 
@@ -59,7 +60,7 @@ def scale_to_batch(solver):
 
 def _is_norm(module) -> bool:
     return isinstance(module, (torch.nn.modules.batchnorm._NormBase, torch.nn.GroupNorm, torch.nn.LayerNorm)) \
-        or type(module).__name__ == "FrozenBatchNorm2d"
+        or isinstance(module, FrozenBatchNorm2d) or type(module).__name__ == "FrozenBatchNorm2d"  # detectron2's
 
 
 def parameter_groups(model, solver) -> list:

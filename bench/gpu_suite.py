@@ -24,6 +24,8 @@ side that runs out of memory has the configuration retried at half the batch
 (the batch used is recorded). Peak GPU memory is measured per side in a
 separate step. Configurations left when the time budget is spent are
 recorded as skipped, so the file always says what was and was not measured.
+Last, the trainer's own overhead (bench/loop_overhead.py: data wait, logging,
+checks as a fraction of the training time) in a 30-iteration R50-FPN run.
 
     bench/gpu_suite.sh [--output FILE]                      # on a GPU
     bench/gpu_suite.sh --device cpu --smoke --output FILE   # the check that it runs (tests/test_gpu_suite.py)
@@ -41,6 +43,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from loop_overhead import measure as loop_overhead  # noqa: E402
 from peer_speed import WorkCounter, build_pair, synthetic_batch  # noqa: E402
 from train_speed import frozen_bn, interleaved  # noqa: E402
 
@@ -235,6 +238,14 @@ def main(argv=None):
               f"torchvision {sides['torchvision']['images_per_s']:8.2f}  "
               f"detectron2 {sides['detectron2']['images_per_s']:8.2f}  ours/d2 {row['ratio_vs_detectron2']:.3f}  "
               f"equal work {row['equal_work']}", flush=True)
+    built.clear()
+    # the trainer's own overhead (data wait, logging, checks) on these sizes: R50-FPN Faster R-CNN, AMP on a GPU
+    amp = "fp16" if device.type == "cuda" else "none"
+    result["loop_overhead"] = dict(backbone="resnet18" if args.smoke else "resnet50", amp=amp, **loop_overhead(
+        "resnet18" if args.smoke else "resnet50", size=128 if args.smoke else 800, batch=args.batch,
+        iters=3 if args.smoke else 30, workers=0 if args.smoke else 8, log_period=20, device=str(device), amp=amp))
+    print(f"training loop overhead: {100 * result['loop_overhead']['overhead']:.2f}% of the training time "
+          f"(target < 3%)")
     result["seconds"] = round(time.perf_counter() - started, 1)
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -49,3 +49,5 @@ def test_smoke_run_on_cpu_writes_every_configuration(tmp_path):
             assert len(ours["counts"]["mask_rois"]) == 2
     assert result["targets"] == {"faster_fp16_train_images_per_s": 40.0, "ratio_vs_detectron2": 1.0}
     assert "ours/d2" in done.stdout
+    loop = result["loop_overhead"]
+    assert loop["iterations"] == 3 and 0 <= loop["overhead"] < 1 and loop["step"] > 0

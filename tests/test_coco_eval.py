@@ -1,10 +1,16 @@
-"""Tests for detection.evaluation.coco (pycocotools wrapper)."""
+"""Tests for detection.evaluation.coco (pycocotools wrapper).
+
+The default backend is "auto" (faster-coco-eval where installed): the tests that compare with a direct
+pycocotools COCOeval run once per backend, exact for pycocotools, to 1e-9 for faster-coco-eval (its C++
+accumulation rounds differently in the last bits: 0.3 vs 0.29999999999999993).
+"""
 
 import contextlib
 import copy
 import io
 import json
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -13,7 +19,12 @@ from pycocotools import mask as mask_util
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
+from backbones.errors import UserError
 from detection.evaluation import STAT_NAMES, evaluate_coco, to_coco_results
+from detection.evaluation.coco import resolve_backend
+
+BACKENDS = ["pycocotools", "faster-coco-eval"]
+TOLERANCE = {"pycocotools": 0.0, "faster-coco-eval": 1e-9}  # against a direct pycocotools COCOeval
 
 # Non-contiguous dataset ids; contiguous label l maps to CATEGORY_IDS[l - 1].
 CATEGORY_IDS = [3, 7, 11]
@@ -191,16 +202,18 @@ def test_category_id_mapping_round_trip():
     assert per_class["cat"] == 0.0 and per_class["dog"] == 0.0
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("seed", range(5))
 @pytest.mark.parametrize("iou_type", ["bbox", "segm"])
-def test_random_predictions_match_direct_cocoeval(seed, iou_type):
+def test_random_predictions_match_direct_cocoeval(seed, iou_type, backend):
     gt = make_coco_gt()
     results = to_coco_results(random_predictions(np.random.default_rng(seed)), CATEGORY_IDS, ("bbox", "segm"))
     before = copy.deepcopy(results)
-    stats = evaluate_coco(gt, results, iou_type)
+    stats = evaluate_coco(gt, results, iou_type, backend=backend)
+    assert stats["backend"] == backend
     assert results == before  # the caller's list is not mutated by loadRes
     direct = direct_cocoeval(gt, results, iou_type)
-    assert [stats[name] for name in STAT_NAMES] == direct.stats.tolist()
+    np.testing.assert_allclose([stats[name] for name in STAT_NAMES], direct.stats, rtol=0, atol=TOLERANCE[backend])
     assert 0.0 < stats["AP"] < 1.0  # a non-trivial case
     # Per-class AP, detectron2 style: area "all", last max_dets, ignore -1.
     for k, cat in enumerate(CATEGORIES):
@@ -268,6 +281,18 @@ def test_segm_area_range_uses_mask_area():
     assert stats["APl"] == -1.0
 
 
+def assert_same_numbers(fast, ours):
+    """faster-coco-eval's evaluate_coco result equals pycocotools' to 1e-9: the 12 stats, per-class AP, curves."""
+    assert (fast["backend"], ours["backend"]) == ("faster-coco-eval", "pycocotools")
+    np.testing.assert_allclose([fast[n] for n in STAT_NAMES], [ours[n] for n in STAT_NAMES], rtol=0, atol=1e-9)
+    assert fast["per_class"].keys() == ours["per_class"].keys()
+    np.testing.assert_allclose(list(fast["per_class"].values()), list(ours["per_class"].values()), rtol=0,
+                               atol=1e-9)  # nan (no ground truth) equals nan here
+    for name, (recall, precision) in ours["precision_recall"].items():
+        np.testing.assert_array_equal(fast["precision_recall"][name][0], recall)
+        np.testing.assert_allclose(fast["precision_recall"][name][1], precision, rtol=0, atol=1e-9)
+
+
 def test_faster_coco_eval_backend_gives_the_same_numbers():
     rng = np.random.default_rng(5)
     gt = {"images": [{"id": i, "width": 100, "height": 80} for i in range(1, 6)],
@@ -283,18 +308,84 @@ def test_faster_coco_eval_backend_gives_the_same_numbers():
     coco_gt.createIndex()
     results = [{"image_id": a["image_id"], "category_id": a["category_id"], "score": float(rng.random()),
                 "bbox": [v + rng.normal(0, 3) for v in a["bbox"][:2]] + a["bbox"][2:]} for a in gt["annotations"]]
-    ours = evaluate_coco(coco_gt, results, "bbox")
+    ours = evaluate_coco(coco_gt, results, "bbox", backend="pycocotools")
     fast = evaluate_coco(coco_gt, results, "bbox", backend="faster-coco-eval")
-    for name in STAT_NAMES:
-        assert fast[name] == pytest.approx(ours[name], abs=1e-9), name
-    assert fast["per_class"] == pytest.approx(ours["per_class"], abs=1e-9)
-    recall, precision = ours["precision_recall"]["a"]
-    assert len(recall) == len(precision) and 0 <= precision.min() and precision.max() <= 1
+    assert_same_numbers(fast, ours)
+    assert 0.0 < ours["AP"] < 1.0
 
 
+def crowded_coco_gt():
+    """make_coco_gt plus a crowd region (iscrowd 1: detections inside it are ignored, not false positives) and
+    a fourth category ("fish") that has ground truth but, in the tests below, no detections."""
+    gt = make_coco_gt(OBJECTS + [(2, 7, "rect", 150, 10, 80, 60)])
+    dataset = copy.deepcopy(gt.dataset)
+    dataset["annotations"][-1]["iscrowd"] = 1
+    dataset["categories"].append({"id": 13, "name": "fish"})
+    mask = draw("ellipse", 10, 60, 40, 40, *IMAGES[5])
+    rle = mask_util.encode(np.asfortranarray(mask[:, :, None]))[0]
+    rle["counts"] = rle["counts"].decode("ascii")
+    dataset["annotations"].append({"id": 99, "image_id": 5, "category_id": 13, "segmentation": rle, "iscrowd": 0,
+                                   "area": float(mask_util.area(rle)), "bbox": mask_util.toBbox(rle).tolist()})
+    crowded = COCO()
+    crowded.dataset = dataset
+    with contextlib.redirect_stdout(io.StringIO()):
+        crowded.createIndex()
+    return crowded
+
+
+@pytest.mark.parametrize("form", ["boxes and masks", "masks alone", "empty"])
 @pytest.mark.parametrize("seed", range(3))
 @pytest.mark.parametrize("iou_type", ["bbox", "segm"])
-def test_precision_recall_curves_are_cocoevals_precision_array(seed, iou_type):
+def test_faster_coco_eval_takes_what_pycocotools_takes_with_the_same_numbers(iou_type, seed, form):
+    """The forms this project evaluates: results with boxes and masks, results of masks without a box (loadRes
+    derives box and area from the mask, for bbox and segm alike), none at all; ground truth with a crowd region
+    and a category without detections. Both backends accept them all and give the same numbers to 1e-9."""
+    gt = crowded_coco_gt()
+    results = to_coco_results(random_predictions(np.random.default_rng(seed), per_image=12), CATEGORY_IDS,
+                              ("bbox", "segm"))
+    # a detection inside the crowd region (ignored, so it changes nothing but must be accepted)
+    crowd_box = [[155.0, 15.0, 225.0, 65.0]]
+    crowd_mask = draw("rect", 155, 15, 70, 50, *IMAGES[2])[None, None].astype(np.float32)
+    results += to_coco_results({2: {"boxes": crowd_box, "scores": [0.95], "labels": [2], "masks": crowd_mask}},
+                               CATEGORY_IDS, ("bbox", "segm"))
+    if form == "masks alone":
+        results = [{k: v for k, v in r.items() if k != "bbox"} for r in results]
+    if form == "empty":
+        results = []
+    before = copy.deepcopy(results)
+    ours = evaluate_coco(gt, results, iou_type, backend="pycocotools")
+    truth = copy.deepcopy(gt.dataset)  # as pycocotools left it (its COCOeval writes RLEs into the ground truth)
+    fast = evaluate_coco(gt, results, iou_type, backend="faster-coco-eval")
+    assert results == before  # neither backend writes into the caller's results
+    assert gt.dataset == truth  # faster-coco-eval evaluates copies of the annotations
+    assert_same_numbers(fast, ours)
+    assert ours["per_class"]["fish"] == 0.0  # ground truth, no detection: AP 0 (not nan, not skipped)
+    if form != "empty":
+        assert 0.0 < ours["AP"] < 1.0  # a non-trivial case
+
+
+def test_auto_backend_is_faster_coco_eval_when_importable_else_pycocotools(monkeypatch):
+    pytest.importorskip("faster_coco_eval")
+    gt = make_coco_gt()
+    results = to_coco_results(random_predictions(np.random.default_rng(0)), CATEGORY_IDS)
+    assert resolve_backend() == resolve_backend("auto") == "faster-coco-eval"
+    assert evaluate_coco(gt, results)["backend"] == "faster-coco-eval"
+    monkeypatch.setitem(sys.modules, "faster_coco_eval", None)  # import faster_coco_eval now raises ImportError
+    assert resolve_backend("auto") == "pycocotools"
+    assert resolve_backend("faster-coco-eval") == "faster-coco-eval"  # named explicitly: no fallback ...
+    with pytest.raises(UserError, match="pip install faster-coco-eval"):  # ... but a one-line error
+        evaluate_coco(gt, results, backend="faster-coco-eval")
+    stats = evaluate_coco(gt, results)
+    assert stats["backend"] == "pycocotools"
+    assert [stats[n] for n in STAT_NAMES] == direct_cocoeval(gt, results, "bbox").stats.tolist()
+    with pytest.raises(UserError, match="COCO evaluation backend"):
+        resolve_backend("coco")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("iou_type", ["bbox", "segm"])
+def test_precision_recall_curves_are_cocoevals_precision_array(seed, iou_type, backend):
     """The curves (plotted per class) are COCOeval's own ``eval["precision"][T, :, K, A, M]`` at IoU 0.5, area
     "all", 100 detections: the indices are looked up in a direct COCOeval's params, not assumed."""
     gt = make_coco_gt()
@@ -309,7 +400,7 @@ def test_precision_recall_curves_are_cocoevals_precision_array(seed, iou_type):
     results += to_coco_results({1: {"boxes": np.array(boxes), "scores": np.linspace(0.999, 0.001, 13),
                                     "labels": np.array([1] * 12 + [3]), "masks": np.stack(masks)}}, CATEGORY_IDS,
                                ("bbox", "segm"))
-    curves = evaluate_coco(gt, results, iou_type)["precision_recall"]
+    curves = evaluate_coco(gt, results, iou_type, backend=backend)["precision_recall"]
     direct = direct_cocoeval(gt, results, iou_type)
     params = direct.params
     t = int(np.flatnonzero(np.isclose(params.iouThrs, 0.5))[0])
@@ -323,7 +414,7 @@ def test_precision_recall_curves_are_cocoevals_precision_array(seed, iou_type):
         # COCOeval fills a category with ground truth at every recall threshold (0 past the last reached one)
         assert expected.shape == (101,) and (expected > -1).all()
         np.testing.assert_array_equal(recall, np.linspace(0, 1, 101))
-        np.testing.assert_array_equal(precision, expected)
+        np.testing.assert_allclose(precision, expected, rtol=0, atol=TOLERANCE[backend])
     assert curves["dog"][1].max() == 0.0  # no detections: precision 0 everywhere
     assert curves["cat"][1][0] > 0.0 and curves["bird"][1][0] > 0.0
     # a non-trivial case: another IoU threshold, area or max_dets would give other curves

@@ -1,4 +1,4 @@
-"""COCO mAP@[.5,.95] (pycocotools) of a trained detector or of saved predictions, boxes and masks.
+"""COCO mAP@[.5,.95] (COCOeval) of a trained detector or of saved predictions, boxes and masks.
 
     python tools/eval_coco.py --checkpoint output/demo/model_final.pth [--dataset shapes_val]
     python tools/eval_coco.py --checkpoint output/demo/model_final.pth --tta [--tta-merge nms]
@@ -9,6 +9,10 @@ Mask predictions are evaluated as ``segm`` as well as ``bbox``. Writes the 12
 COCO numbers by name and per-class AP to a JSON file and per-class
 precision-recall curves (IoU 0.5) to a PNG. With --tta (test-time augmentation,
 detection.tta) the files are named <ckpt>.<dataset>.tta.*.
+
+--backend auto (the default) runs faster-coco-eval's COCOeval where it is
+installed (the same numbers to 1e-9, bench/eval_speed.py), else pycocotools';
+the one that ran is printed and written to the JSON ("backend").
 """
 import argparse
 from pathlib import Path
@@ -32,7 +36,8 @@ def parse_args(argv=None):
     add_tta_arguments(p)
     p.add_argument("--annotations", help="a COCO ground-truth JSON to score --predictions against")
     p.add_argument("--iou-type", choices=("bbox", "segm", "both"), help="default: segm too when masks are present")
-    p.add_argument("--backend", choices=BACKENDS, default="pycocotools")
+    p.add_argument("--backend", choices=BACKENDS, default="auto",
+                   help="COCOeval implementation; auto: faster-coco-eval when installed, else pycocotools")
     p.add_argument("--output-json", help="where to write the numbers (default: <input>.<dataset>.eval_coco.json)")
     return p.parse_args(argv)
 
@@ -72,7 +77,8 @@ def main(argv=None):
     iou_types = choose_iou_types(args.iou_type, predictions, dataset)
     results = coco_metrics(dataset, predictions, iou_types, backend=args.backend)
     shown = {t: defined_stats(s) for t, s in results.items()}  # n/a and null, not -1, where a range has no objects
-    print(f"COCO evaluation on {len(dataset)} images of {dataset.name} ({args.backend})")
+    backend = next(iter(results.values()))["backend"]  # the one "auto" resolved to
+    print(f"COCO evaluation on {len(dataset)} images of {dataset.name} ({backend})")
     print(f"  {'':<5}" + "".join(f"{k:>8}" for k in SHOWN))
     for iou_type, stats in shown.items():
         print(f"  {iou_type:<5}" + "".join(percent(stats[k]) for k in SHOWN))
@@ -81,8 +87,8 @@ def main(argv=None):
     for name in dataset.class_names:
         print(f"  {name:<{max(width, 21)}}" + "".join(percent(s["per_class"][name]) for s in shown.values()))
     out = write_json(args.output_json or output_path(source, dataset.name, "eval_coco.json"), json_numbers(
-                     {"source": str(source), "dataset": dataset.name, "images": len(dataset),
-                      **{t: {k: v for k, v in s.items() if k not in ("summary_text", "precision_recall")}
+                     {"source": str(source), "dataset": dataset.name, "images": len(dataset), "backend": backend,
+                      **{t: {k: v for k, v in s.items() if k not in ("summary_text", "precision_recall", "backend")}
                          for t, s in shown.items()}}))
     print(f"wrote {out}")
     for iou_type, stats in results.items():

@@ -50,7 +50,7 @@ def has_ground_truth_masks(dataset) -> bool:
     return all("segmentation" in a for a in coco.dataset.get("annotations", []))
 
 
-def coco_metrics(dataset, predictions, iou_types=("bbox",), backend="pycocotools") -> dict:
+def coco_metrics(dataset, predictions, iou_types=("bbox",), backend="auto") -> dict:
     """iou_type -> the 12 COCO numbers by name, per-class AP and precision-recall curves."""
     require_classes(dataset)
     if "segm" in iou_types and not has_ground_truth_masks(dataset):

@@ -251,6 +251,10 @@ def run_row(row, setting, args, device):
     roi_batch = args.c4_roi_batch if row.startswith("c4") else args.roi_batch
     post_nms_test = args.c4_proposals_test if row.startswith("c4") else args.proposals_test
     d2, ours, cfg = build_pair(row, setting, size, device, roi_batch, post_nms_test)
+    # inference runs on the weights both started with: training steps move the two sides' weights by slightly
+    # different gradients (float rounding), enough to change which detections pass the score threshold
+    start = {name: {k: v.clone() for k, v in m.state_dict().items()}
+             for name, m in (("detectron2", d2), ("ours", ours))}
     ours_in, ours_targets, d2_train, d2_test = synthetic_batch(args.batch, size, device)
     counters = {"detectron2": WorkCounter(), "ours": WorkCounter()}
     counters["detectron2"].attach_detectron2(d2)
@@ -270,6 +274,7 @@ def run_row(row, setting, args, device):
     for c in counters.values():
         c.records.clear()
 
+    d2.load_state_dict(start["detectron2"]), ours.load_state_dict(start["ours"])
     d2.eval(), ours.eval()
     steps = {"detectron2": lambda: infer_step(d2, (d2_test,), counters["detectron2"]),
              "ours": lambda: infer_step(ours, (ours_in,), counters["ours"])}

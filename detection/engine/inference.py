@@ -26,8 +26,11 @@ def numpy_prediction(output: dict, image_id=None, mask_threshold: float = 0.5, b
 def predict(model, dataset, batch_size=4, num_workers=0, progress=True) -> dict:
     """image_id -> {"boxes", "scores", "labels"[, "rles"]} as numpy, in original image pixels.
 
-    Masks are run-length encoded as soon as they are predicted: full-image
-    float masks for a whole dataset would not fit in memory.
+    ``batch_size`` images go through each forward pass (the model's transform pads them into one tensor);
+    the predictions equal one image at a time to float rounding (CPU convolutions pick their algorithm by
+    batch size: tests/test_inference_batching.py). Masks are run-length encoded as soon as they are
+    predicted, all of an image's in one pycocotools call: full-image float masks for a whole dataset would
+    not fit in memory.
     """
     model.eval()
     device = next(model.parameters()).device

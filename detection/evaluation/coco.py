@@ -50,18 +50,20 @@ def _python_id(image_id: Any) -> Any:
 # Predictions -> COCO results
 # --------------------------------------------------------------------------
 def encode_masks(masks: Any, n: int, threshold: float, image_id: Any) -> list:
-    """(M, 1, H, W) or (M, H, W) probabilities -> compressed RLEs with str counts."""
+    """(M, 1, H, W) or (M, H, W) probabilities -> compressed RLEs with str counts.
+
+    One ``mask.encode`` call per image: pycocotools encodes every channel of a Fortran-ordered
+    (H, W, M) uint8 array, the same RLEs as M calls on (H, W, 1) slices without a Python loop per object.
+    """
     masks = _to_numpy(masks)
     if masks.ndim == 4:
         masks = masks[:, 0]
     if masks.ndim != 3 or masks.shape[0] != n:
         raise ValueError(f"image {image_id!r}: masks must have shape ({n}, 1, H, W), got {masks.shape}")
-    rles = []
-    for mask in masks > threshold:  # strict '>' as torchvision's reference coco_eval
-        # pycocotools wants a Fortran-ordered (H, W, 1) uint8 array.
-        rle = mask_util.encode(np.asfortranarray(mask[:, :, None], dtype=np.uint8))[0]
+    # strict '>' as torchvision's reference coco_eval; (M, H, W) -> (H, W, M), column-major as COCO RLE reads it
+    rles = mask_util.encode(np.asfortranarray((masks > threshold).transpose(1, 2, 0), dtype=np.uint8))
+    for rle in rles:
         rle["counts"] = rle["counts"].decode("ascii")  # bytes are not JSON-serialisable
-        rles.append(rle)
     return rles
 
 

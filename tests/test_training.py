@@ -125,16 +125,21 @@ def test_evaluates_during_training_and_keeps_the_best(small_shapes, shapes_train
     assert list(tmp_path.glob("events.out.tfevents.*"))
 
 
-def test_a_non_finite_loss_names_iteration_and_term_and_keeps_the_last_checkpoint(shapes_train, tmp_path):
-    model = _model()
+def _nan_objectness_at(model, call):
+    """``model`` whose RPN objectness loss is nan at its ``call``-th computation."""
     original = model.rpn.compute_loss
     calls = []
 
     def compute_loss(*args):
         objectness, box = original(*args)
         calls.append(1)
-        return (objectness * float("nan") if len(calls) == 3 else objectness), box
+        return (objectness * float("nan") if len(calls) == call else objectness), box
     model.rpn.compute_loss = compute_loss
+    return model
+
+
+def test_a_non_finite_loss_names_iteration_and_term_and_keeps_the_last_checkpoint(shapes_train, tmp_path):
+    model = _nan_objectness_at(_model(), 3)
     with pytest.raises(NonFiniteLossError, match=r"loss became nan \(loss_objectness\) at iteration 3; "
                                                  r"the last checkpoint is intact"):
         train(model, shapes_train, _solver(checkpoint_period=2), tmp_path, progress=False)
@@ -145,15 +150,7 @@ def test_a_non_finite_loss_names_iteration_and_term_and_keeps_the_last_checkpoin
 def test_a_non_finite_loss_between_log_steps_is_caught_before_the_next_checkpoint(shapes_train, tmp_path):
     # one process reads the loss flag back without waiting: a nan at iteration 3 of a run that logs every 10
     # iterations is still reported with its own iteration, and the checkpoint of iteration 4 is not written
-    model = _model()
-    original = model.rpn.compute_loss
-    calls = []
-
-    def compute_loss(*args):
-        objectness, box = original(*args)
-        calls.append(1)
-        return (objectness * float("nan") if len(calls) == 3 else objectness), box
-    model.rpn.compute_loss = compute_loss
+    model = _nan_objectness_at(_model(), 3)
     with pytest.raises(NonFiniteLossError, match=r"loss became nan \(loss_objectness\) at iteration 3"):
         train(model, shapes_train, _solver(checkpoint_period=2, log_period=10), tmp_path, progress=False)
     assert (tmp_path / "last_checkpoint").read_text().strip() == "model_0000002.pth"

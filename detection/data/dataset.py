@@ -22,8 +22,9 @@ from pycocotools import mask as mask_utils
 
 from backbones.errors import UserError
 
+from .mask_raster import instance_masks
 from .records import DetectionData
-from .transforms import resizes, seed_augmentation
+from .transforms import flipped, masks_follow, resizes, seed_augmentation
 
 
 EXIF_ORIENTATION = 0x0112  # the EXIF tag: how the stored pixels are turned or mirrored to be shown (1: as stored)
@@ -184,16 +185,19 @@ class DetectionDataset(torch.utils.data.Dataset):
         record = self.record(image_id)
         return check_image_size(read_image_file(record.file_name), record)
 
-    def annotations(self, image_id) -> dict:
-        """Training targets in original pixels as numpy arrays (ignored objects left out)."""
+    def annotations(self, image_id, masks=True) -> dict:
+        """Training targets in original pixels as numpy arrays (ignored objects left out); ``masks=False``
+        leaves the masks out even when the dataset has them."""
         rec = self.record(image_id)
         keep = ~rec.ignore
         target = {"boxes": rec.boxes[keep].reshape(-1, 4), "labels": rec.labels[keep]}
-        if self.with_masks:
-            masks = [decode_segmentation(s, rec.height, rec.width)
-                     for s, k in zip(rec.segmentations or [], keep) if k]
-            target["masks"] = np.stack(masks) if masks else np.zeros((0, rec.height, rec.width), np.uint8)
+        if self.with_masks and masks:
+            target["masks"] = instance_masks(self._segmentations(rec), rec.height, rec.width)
         return target
+
+    def _segmentations(self, rec) -> list:
+        """The segmentations of ``rec``'s objects that are trained on (not ignored)."""
+        return [s for s, k in zip(rec.segmentations or [], ~rec.ignore) if k]
 
     def __getitem__(self, item):
         """``index``, or ``(index, seed)``: augment with a stream of its own (see data/sampler.py)."""
@@ -211,17 +215,27 @@ class DetectionDataset(torch.utils.data.Dataset):
                     print(f"warning: skipping {err}", file=sys.stderr)
         else:
             raise UserError(f"no image of {self.name} can be read")
-        target = self.annotations(image_id)
+        # Masks are made at the augmented image's size once it is known (mask_raster: polygons rasterised at
+        # that size, not decoded full-size and resized), unless the augmentation moves pixels in other ways
+        masks_after = self.with_masks and self.augment is not None and masks_follow(self.augment)
+        target = self.annotations(image_id, masks=not masks_after)
         if self.augment is not None:
             if seed is not None:
                 seed_augmentation(self.augment, seed)
-            out = self.augment(image=image, bboxes=target["boxes"], labels=target["labels"],
-                               **({"masks": list(target["masks"])} if self.with_masks else {}))
+            # the boxes' labels field carries object indices, to know which objects albumentations kept
+            out = self.augment(image=image, bboxes=target["boxes"], labels=np.arange(len(target["labels"])),
+                               **({"masks": list(target["masks"])} if "masks" in target else {}))
             image = out["image"]
+            kept = np.asarray(out["labels"], dtype=np.int64)
             target["boxes"] = np.asarray(out["bboxes"], dtype=np.float32).reshape(-1, 4)
-            target["labels"] = np.asarray(out["labels"], dtype=np.int64)
-            if self.with_masks:
-                target["masks"] = np.stack(out["masks"]) if len(out["masks"]) else target["masks"][:0]
+            target["labels"] = target["labels"][kept]
+            if masks_after:
+                rec = self.record(image_id)
+                segmentations = self._segmentations(rec)
+                target["masks"] = instance_masks([segmentations[k] for k in kept], rec.height, rec.width,
+                                                 size=image.shape[:2], flip=flipped(self.augment))
+            elif self.with_masks:
+                target["masks"] = np.stack(out["masks"])[kept] if len(out["masks"]) else target["masks"][:0]
         tensors = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in target.items()}
         tensors["image_id"] = image_id
         if self.resizes_images:

@@ -64,3 +64,21 @@ def seed_augmentation(augment: A.Compose, seed: int):
     and the drawn size would be the same random number.
     """
     augment.set_random_state(np.random.default_rng(seed), random.Random(seed))
+
+
+def masks_follow(augment: A.Compose) -> bool:
+    """Whether a sample's masks can be made after ``augment`` ran, from its output image's size and
+    :func:`flipped` alone (``detection.data.mask_raster``), rather than passed through it: its only geometric
+    steps are at most one :class:`ShortestEdgeResize` followed by horizontal flips (the pipelines of
+    :func:`train_augmentation`), every other step changes pixel values only, and it always runs (a skipped
+    Compose would leave its steps' last parameters behind)."""
+    geometric = [t for t in augment.transforms if not isinstance(t, A.ImageOnlyTransform)]
+    resizes = [isinstance(t, ShortestEdgeResize) for t in geometric]
+    return (augment.p >= 1 and sum(resizes) <= 1 and not any(resizes[1:])
+            and all(isinstance(t, (ShortestEdgeResize, A.HorizontalFlip)) for t in geometric))
+
+
+def flipped(augment: A.Compose) -> bool:
+    """Whether ``augment``'s last call mirrored its image left-right: an odd number of its horizontal flips
+    were applied (a step's applied parameters are empty when it was not)."""
+    return sum(bool(t.get_applied_params()) for t in augment.transforms if isinstance(t, A.HorizontalFlip)) % 2 == 1

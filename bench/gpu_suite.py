@@ -31,6 +31,7 @@ checks as a fraction of the training time) in a 30-iteration R50-FPN run.
     bench/gpu_suite.sh --device cpu --smoke --output FILE   # the check that it runs (tests/test_gpu_suite.py)
 """
 import argparse
+import contextlib
 import datetime
 import json
 import platform
@@ -109,7 +110,7 @@ def make_steps(sides, batch, precision, device, counters, storage, mode):
         def train_step(model=model, train_in=train_in, optimizer=optimizer, amp=amp, params=params, counter=counter,
                        side=side):
             counter.start()
-            with amp.autocast(), (storage if side == "detectron2" else _null()):
+            with amp.autocast(), (storage if side == "detectron2" else contextlib.nullcontext()):
                 losses = model(*train_in)
             optimizer.zero_grad(set_to_none=True)
             amp.step(sum(v.float() for v in losses.values()), optimizer, params)
@@ -121,14 +122,6 @@ def make_steps(sides, batch, precision, device, counters, storage, mode):
                 model(*test_in)
         steps[side] = train_step if mode == "train" else infer_step
     return steps
-
-
-class _null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def peak_memory(step, device):
@@ -172,7 +165,7 @@ def run_config(sides, counters, model, mode, precision, channels_last, batch_siz
     return row
 
 
-def configurations(args, device):
+def configurations(args):
     for model in args.models:
         for mode in ("train", "infer"):
             for precision in args.precisions:
@@ -210,7 +203,7 @@ def main(argv=None):
                   targets=dict(faster_fp16_train_images_per_s=TARGET_IMAGES_PER_S, ratio_vs_detectron2=TARGET_RATIO),
                   rows=[], skipped=[])
     built = {}
-    for model, mode, precision, channels_last in configurations(args, device):
+    for model, mode, precision, channels_last in configurations(args):
         name = f"{model} {mode} {precision}{' channels_last' if channels_last else ''}"
         if precision == "fp16" and device.type != "cuda":
             result["skipped"].append(dict(config=name, why="fp16 autocast needs CUDA"))

@@ -106,6 +106,7 @@ RANGES = {
         "aspect_ratios": above(0),
         "box_representation_size": _POSITIVE_COUNT,
         "mask_head_layers": _POSITIVE_COUNT,
+        "mask_upsample_channels": _POSITIVE_COUNT,
         "rpn_conv_depth": _POSITIVE_COUNT,
         "backbone_norm_eps": at_least(0, "null: the layers' 1e-5"),
         "min_size": _POSITIVE_COUNT,

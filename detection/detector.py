@@ -44,6 +44,7 @@ class DetectorConfig:
     aspect_ratios: Sequence[float] = (0.5, 1.0, 2.0)
     box_representation_size: int = 1024  # FPN box head MLP width
     mask_head_layers: Sequence[int] = (256, 256, 256, 256)  # FPN mask head convs (Mask R-CNN's 4 x 256)
+    mask_upsample_channels: int = 256    # the mask predictor's 2x deconv (Mask R-CNN's 256)
     # FPN heads beyond the FPN paper's (torchvision's *_fpn_v2 models: conv depth 2, "4conv1fc", "bn")
     rpn_conv_depth: int = 1              # 3x3 convs of the RPN head before its two 1x1 outputs
     box_head: str = "mlp"                # "mlp": two FC layers; "4conv1fc": 4 3x3 convs (256) + one FC layer

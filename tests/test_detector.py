@@ -52,6 +52,15 @@ def test_train_and_eval_forward(neck, mask):
             assert o["masks"].shape[1:] == (1, *img.shape[1:])
 
 
+@pytest.mark.parametrize("neck", ["fpn", "c4"])
+def test_mask_upsample_channels_sets_the_predictor_deconv_width(neck):
+    model = build_detector(backbone="resnet18", neck=neck, mask=True, mask_upsample_channels=48, **SMALL)
+    deconv, logits = model.roi_heads.mask_predictor.conv5_mask, model.roi_heads.mask_predictor.mask_fcn_logits
+    assert (deconv.out_channels, logits.in_channels, logits.out_channels) == (48, 48, 4)
+    default = build_detector(backbone="resnet18", neck=neck, mask=True, **SMALL)
+    assert default.roi_heads.mask_predictor.conv5_mask.out_channels == 256  # Mask R-CNN's
+
+
 @pytest.mark.parametrize("backbone", ["resnet50", "vgg16", "plain34"])
 @pytest.mark.parametrize("neck", ["fpn", "c4"])
 def test_every_backbone_family_builds_both_necks(backbone, neck):

@@ -50,6 +50,6 @@ def c4_parts(backbone, cfg):
         parts.update(
             mask_roi_pool=MultiScaleRoIAlign([level], output_size=MASK_POOLER_RESOLUTION, sampling_ratio=0),
             mask_head=mask_head,
-            mask_predictor=MaskRCNNPredictor(mask_channels, 256, cfg.num_classes + 1),
+            mask_predictor=MaskRCNNPredictor(mask_channels, cfg.mask_upsample_channels, cfg.num_classes + 1),
         )
     return parts

@@ -59,7 +59,7 @@ def fpn_parts(backbone, cfg):
         parts.update(
             mask_roi_pool=MultiScaleRoIAlign(roi_levels, output_size=14, sampling_ratio=2),
             mask_head=MaskRCNNHeads(body.out_channels, tuple(cfg.mask_head_layers), 1, norm_layer=norm),
-            mask_predictor=MaskRCNNPredictor(cfg.mask_head_layers[-1], 256, cfg.num_classes + 1),
+            mask_predictor=MaskRCNNPredictor(cfg.mask_head_layers[-1], cfg.mask_upsample_channels, cfg.num_classes + 1),
         )
     return parts
 

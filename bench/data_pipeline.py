@@ -11,7 +11,7 @@ own threads). How each side makes its masks:
 - ours: ``DetectionDataset(with_masks=True)`` with ``train_augmentation``: albumentations resizes and flips the
   image and boxes, then masks are made at the augmented size (detection/data/mask_raster.py): polygons scaled and
   rasterised by pycocotools, each on a canvas around its box, RLE masks decoded at their size and resized with
-  OpenCV (nearest); uint8 masks, float image.
+  OpenCV (nearest); uint8 masks, uint8 image (the detector's transform scales it, as detectron2's model does).
 - torchvision: every mask decoded at full size (pycocotools, ``decode_segmentation``), resized (nearest) and
   flipped by transforms.v2 as a ``tv_tensors.Mask``; uint8 masks, float image (``v2.ToDtype``).
 - detectron2: ``DatasetMapper`` with ``INPUT.MASK_FORMAT = "bitmask"`` (``--detectron2-masks``), augmentations
@@ -20,7 +20,7 @@ own threads). How each side makes its masks:
   (PIL, nearest); ``gt_masks`` is a ``BitMasks`` (N, H, W) bool tensor, the same form as the others'. detectron2's
   default, "polygon", returns no pixel masks at all (``PolygonMasks``; its model rasterises them later, per
   sampled proposal, at 28x28): not the same output, but ``--detectron2-masks polygon`` measures it too. Its image
-  stays uint8 (its model converts it): it is spared the float conversion the other two pay.
+  stays uint8 (its model converts it), as ours does: torchvision's alone pays the float conversion here.
 
 Rounds are interleaved, in an order rotated every round, so that all sides see the same machine noise; each round
 builds a fresh loader (worker start-up included, alike for all). Prints images/s (median and range) and the

@@ -11,6 +11,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Optional, Sequence, Union
 
+import torch
 from torch import nn
 from torchvision.models.detection import FasterRCNN, MaskRCNN
 from torchvision.models.detection.transform import GeneralizedRCNNTransform
@@ -195,7 +196,14 @@ class DetectorTransform(GeneralizedRCNNTransform):
     the data pipeline (``detection.data.transforms``), whose targets then carry
     ``"resized": True``; resizing them again here would undo the drawn scale.
     Images without that mark, and every image at evaluation, are resized here.
+    It takes float [0, 1] images and 8-bit ones (0..255, what the data pipeline hands over).
     """
+
+    def forward(self, images, targets=None):
+        # 8-bit images (the data pipeline's, see detection.data.dataset.image_tensor) become float [0, 1],
+        # what torchvision's transform expects; float images pass unchanged
+        images = [im.float().div_(255) if im.dtype == torch.uint8 else im for im in images]
+        return super().forward(images, targets)
 
     def resize(self, image, target=None):
         if self.training and target is not None and target.get("resized", False):

@@ -52,6 +52,27 @@ def test_train_and_eval_forward(neck, mask):
             assert o["masks"].shape[1:] == (1, *img.shape[1:])
 
 
+def test_8bit_images_give_what_their_float_copies_give():
+    """The data pipeline hands over 8-bit images (a quarter of the bytes through DataLoader workers); the
+    transform scales them to [0, 1] itself: same losses and detections as the float image, exactly."""
+    torch.manual_seed(0)
+    model = build_detector(backbone="resnet18", mask=True, **SMALL)
+    images, targets = _batch()
+    eight_bit = [(im * 255).round().to(torch.uint8) for im in images]
+    as_float = [im.float() / 255 for im in eight_bit]
+    model.train()
+    torch.manual_seed(1)
+    losses = model(eight_bit, targets)
+    torch.manual_seed(1)
+    assert losses == model(as_float, targets)
+    model.eval()
+    with torch.no_grad():
+        out, expected = model(eight_bit), model(as_float)
+    for a, b in zip(out, expected):
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert all(im.dtype == torch.uint8 for im in eight_bit)  # the caller's images are left as they were
+
+
 @pytest.mark.parametrize("neck", ["fpn", "c4"])
 def test_mask_upsample_channels_sets_the_predictor_deconv_width(neck):
     model = build_detector(backbone="resnet18", neck=neck, mask=True, mask_upsample_channels=48, **SMALL)

@@ -96,7 +96,7 @@ def test_a_photo_annotated_as_displayed_trains_on_the_pixels_its_boxes_name(tmp_
     assert tuple(image.shape) == (3, 160, 120)
     np.testing.assert_allclose(target["boxes"].numpy(), [shown_box], atol=1e-4)
     # the box holds the motorcycle's pixels: the stored crop, turned as displayed
-    pixels = (image.permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()
+    pixels = image.permute(1, 2, 0).numpy()  # the dataset's 8-bit pixels
     c1, r1, c2, r2 = np.round(shown_box).astype(int)
     sx1, sy1, sx2, sy2 = np.round(MOTORCYCLE).astype(int)
     crop = np.rot90(read_image_file(PHOTO)[sy1:sy2, sx1:sx2], k=-1)

@@ -173,13 +173,15 @@ def unflip_boxes(boxes: torch.Tensor, width) -> torch.Tensor:
     return out
 
 
-def merge_detections(boxes, scores, labels, method="vote", iou=0.5, score_thresh=0.0, max_detections=None):
+def merge_detections(boxes, scores, labels, method="vote", iou=0.5, score_thresh=0.0, max_detections=None,
+                     return_index=False):
     """Per-class merge of pooled detections: ``(boxes, scores, labels)`` sorted by score, at most
     ``max_detections``. ``nms``: torchvision's ``batched_nms``; ``vote``: the boxes NMS keeps, each moved
-    to the score-weighted mean of the boxes of its class with IoU >= ``iou`` with it."""
+    to the score-weighted mean of the boxes of its class with IoU >= ``iou`` with it. ``return_index``:
+    also the index of each kept detection in the input (to carry what else it has, e.g. its mask)."""
     check_choice("merge", method, MERGES)
-    keep = torch.where(scores > score_thresh)[0]
-    boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
+    above = torch.where(scores > score_thresh)[0]
+    boxes, scores, labels = boxes[above], scores[above], labels[above]
     keep = batched_nms(boxes, scores, labels, iou)[:max_detections]
     kept = boxes[keep]
     if method == "vote" and len(keep):
@@ -188,6 +190,8 @@ def merge_detections(boxes, scores, labels, method="vote", iou=0.5, score_thresh
         total = weights.sum(1, keepdim=True)
         voted = (weights @ boxes) / total.clamp_min(torch.finfo(boxes.dtype).tiny)
         kept = torch.where(total > 0, voted, kept)  # a degenerate box (no area, IoU undefined) stays
+    if return_index:
+        return kept, scores[keep], labels[keep], above[keep]
     return kept, scores[keep], labels[keep]
 
 

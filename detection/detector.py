@@ -75,6 +75,12 @@ class DetectorConfig:
     # (unrounded anchors at nominal strides, ROIAlignV2, its resize rule, filters and mask pasting), for
     # detectron2 model-zoo weights; see detection.detectron2_compat
     compat: str = "torchvision"
+    # the paper's Appendix B at test time: the regressed boxes pooled and scored again, both sets merged by
+    # NMS at 0.3 and box voting (detection.box_refinement); training is unchanged
+    box_refinement: bool = False
+    # Appendix B's global context: the whole image pooled as one more RoI through the box head, its feature
+    # concatenated to every RoI's before the class and box layers (detection.global_context); trained so
+    global_context: bool = False
     # a trained detector to start from (--init; detection.init): its architecture and weights, the
     # class-dependent rows of matching class names kept ("match") or all re-initialised ("reinit")
     init: Optional[str] = None
@@ -107,6 +113,9 @@ class DetectorConfig:
         check_choice("neck", self.neck, NECKS)
         check_choice("compat", self.compat, COMPAT_MODES)
         check_choice("model.init_classes", self.init_classes, ("match", "reinit"))
+        if self.box_refinement and self.compat != "torchvision":
+            raise UserError("box_refinement post-processes torchvision's RoI heads; it cannot be combined with "
+                            f"compat: {self.compat} (detectron2's inference)")
         check_choice("backbone", self.backbone, backbones.names())
         if not isinstance(self.num_classes, int) or self.num_classes < 1:
             raise UserError(f"num_classes must be a positive integer (background excluded), "
@@ -186,6 +195,12 @@ def build_detector(config: Optional[DetectorConfig] = None, load_pretrained: boo
     if cfg.compat == "detectron2":
         from .detectron2_compat import make_detectron2_compatible
         make_detectron2_compatible(detector, cfg.neck)
+    if cfg.global_context:
+        from .global_context import add_global_context
+        add_global_context(detector)
+    if cfg.box_refinement:
+        from .box_refinement import enable_box_refinement
+        enable_box_refinement(detector)
     return detector
 
 

@@ -28,6 +28,10 @@ def add_tta_arguments(parser):
     parser.add_argument("--tta-merge", metavar="nms|vote", help="merge per class by NMS or box voting (implies --tta)")
     parser.add_argument("--tta-iou", metavar="IOU", help="IoU of the merge, in (0, 1] (implies --tta)")
     parser.add_argument("--no-tta-flip", action="store_true", help="no flipped passes (implies --tta)")
+    parser.add_argument("--box-refinement", action="store_true", help="the paper's test-time box refinement "
+                        "(Appendix B: regressed boxes pooled and scored again, merged by NMS at 0.3 and box "
+                        "voting), also for a checkpoint trained without it; outputs are named "
+                        "<ckpt>.<dataset>.refined.*")
 
 
 def tta_settings(args):

@@ -73,7 +73,7 @@ def main(argv=None):
         predictions, source = load_results(args.predictions, dataset), Path(args.predictions)
     else:
         dataset, predictions, source = get_predictions(args.checkpoint, args.predictions, args.dataset, args.device,
-                                                       tta=tta)
+                                                       tta=tta, refine=args.box_refinement)
     iou_types = choose_iou_types(args.iou_type, predictions, dataset)
     results = coco_metrics(dataset, predictions, iou_types, backend=args.backend)
     shown = {t: defined_stats(s) for t, s in results.items()}  # n/a and null, not -1, where a range has no objects

@@ -77,7 +77,7 @@ def main(argv=None):
         raise UserError("a folder of devkit results files needs --voc-root and --split")
     else:
         dataset, predictions, source = get_predictions(args.checkpoint, args.predictions, args.dataset, args.device,
-                                                       tta=tta)
+                                                       tta=tta, refine=args.box_refinement)
         if args.checkpoint:
             folder = output_path(source, dataset.name, "voc_results")
             split = dataset.data.split or dataset.name  # VOC data knows its ImageSets list

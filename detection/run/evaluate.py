@@ -11,6 +11,7 @@ import torch
 
 from backbones.errors import UserError
 
+from ..box_refinement import enable_box_refinement
 from ..engine.checkpoint import load_detector
 from ..engine.device import resolve_device
 from ..engine.inference import predict
@@ -28,10 +29,17 @@ def default_test_dataset(payload) -> str:
     return resolve_config(saved={"data": data}, log=None).data.test
 
 
-def checkpoint_and_dataset(checkpoint, dataset_name=None, device=None, tta=None):
+def checkpoint_and_dataset(checkpoint, dataset_name=None, device=None, tta=None, refine=False):
     """Load a checkpoint and the dataset to run it on; the class lists must agree. ``tta`` (see
-    :func:`get_predictions`): the model comes wrapped in :class:`detection.tta.TestTimeAugmentation`."""
+    :func:`get_predictions`): the model comes wrapped in :class:`detection.tta.TestTimeAugmentation`.
+    ``refine``: the paper's test-time box refinement (:mod:`detection.box_refinement`), whether or not the
+    checkpoint's config asks for it."""
     model, payload = load_detector(checkpoint)
+    if refine:
+        if model.config.compat != "torchvision":
+            raise UserError(f"--box-refinement post-processes torchvision's RoI heads; {checkpoint} runs "
+                            f"detectron2's inference (model.compat: {model.config.compat})")
+        enable_box_refinement(model)
     settings = checkpoint_tta(payload.get("train_config"), model.config, tta, f"{checkpoint}: test.tta")
     model.to(resolve_device(device))
     if next(model.parameters()).device.type == "cpu":
@@ -43,7 +51,8 @@ def checkpoint_and_dataset(checkpoint, dataset_name=None, device=None, tta=None)
     return (model if settings is None else TestTimeAugmentation(model, settings)), dataset
 
 
-def get_predictions(checkpoint=None, predictions=None, dataset=None, device=None, limit=None, tta=None):
+def get_predictions(checkpoint=None, predictions=None, dataset=None, device=None, limit=None, tta=None,
+                    refine=False):
     """(dataset, predictions, source) for a tool's --checkpoint / --predictions / --dataset.
 
     Run on a checkpoint, the predictions are also saved as a COCO results JSON
@@ -53,9 +62,12 @@ def get_predictions(checkpoint=None, predictions=None, dataset=None, device=None
     ``test.tta`` (else :func:`detection.tta.default_tta`), a mapping of settings over those, or a
     ``TTAConfig``. Its predictions go to ``<ckpt>.<dataset>.tta.predictions.json``, which is then the
     returned source, so the tools name their outputs ``<ckpt>.<dataset>.tta.<suffix>`` and leave the
-    plain evaluation's files alone.
+    plain evaluation's files alone. ``refine`` (box refinement, see :func:`checkpoint_and_dataset`) names
+    them ``<ckpt>.<dataset>.refined.<suffix>`` (``tta.refined`` with both).
     """
     if predictions:
+        if refine:
+            raise UserError("--box-refinement runs the model: give --checkpoint CKPT instead of --predictions")
         if tta:
             raise UserError("--tta runs the model: give --checkpoint CKPT instead of --predictions (saved "
                             "predictions with test-time augmentation are <ckpt>.<dataset>.tta.predictions.json)")
@@ -65,7 +77,7 @@ def get_predictions(checkpoint=None, predictions=None, dataset=None, device=None
         return data, load_results(predictions, data), Path(predictions)
     if not checkpoint:
         raise UserError("pass --checkpoint CKPT or --predictions RESULTS.json --dataset NAME")
-    model, data = checkpoint_and_dataset(checkpoint, dataset, device, tta)
+    model, data = checkpoint_and_dataset(checkpoint, dataset, device, tta, refine)
     subset = data if limit is None else torch.utils.data.Subset(data, range(min(limit, len(data))))
     augmented = isinstance(model, TestTimeAugmentation)
     if augmented:
@@ -76,7 +88,8 @@ def get_predictions(checkpoint=None, predictions=None, dataset=None, device=None
     print(f"inference: {len(subset)} images in {seconds:.1f} s ({len(subset) / max(seconds, 1e-9):.1f} images/s, "
           f"{seconds / max(1, len(subset)):.3f} s/image)")
     source = Path(checkpoint)
-    saved = output_path(source, data.name, "tta.predictions.json" if augmented else "predictions.json")
+    tag = ".".join(t for t, on in (("tta", augmented), ("refined", refine)) if on)
+    saved = output_path(source, data.name, f"{tag}.predictions.json" if tag else "predictions.json")
     if limit is None:
         print(f"wrote {save_results(saved, data, result)}")
-    return data, result, saved if augmented else source
+    return data, result, saved if tag else source

@@ -47,6 +47,24 @@ def test_paper_suite_holds_tables_7_and_8():
         assert (ROOT / e.config).is_file(), e.config
 
 
+def test_paper_suite_holds_table_9_cumulative_on_the_table_8_model():
+    paper = {e.name: e for e in suite("paper")}
+    refine, context, ms = (paper[f"R101_C4_coco_{n}"] for n in ("refine", "context", "context_ms"))
+    assert [e.paper for e in (refine, context, ms)] == [{"coco_ap50": 49.9, "coco_ap": 29.9},
+                                                         {"coco_ap50": 51.1, "coco_ap": 30.0},
+                                                         {"coco_ap50": 53.8, "coco_ap": 32.5}]
+    assert [e.baseline for e in (refine, context, ms)] == ["R101_C4_coco", "R101_C4_coco_refine",
+                                                           "R101_C4_coco_context"]
+    # refinement and multi-scale testing are test-time only: they evaluate a trained row's checkpoint
+    assert (refine.checkpoint_from, context.checkpoint_from, ms.checkpoint_from) == (
+        "R101_C4_coco", None, "R101_C4_coco_context")
+    assert refine.box_refinement and context.box_refinement and ms.box_refinement
+    assert ms.tta == {"scales": [400, 600, 800, 1000], "flip": False, "merge": "vote"} and refine.tta is None
+    cfg = runner.training_config(context)
+    assert cfg.model.global_context and cfg.model.box_refinement and cfg.model.neck == "c4"
+    assert cfg.model.backbone == "resnet101"
+
+
 def test_shapes_suite_pairs_every_backbone_scratch_and_pretrained():
     shapes = {e.name: e for e in suite("shapes")}
     assert len(shapes) == 10
@@ -73,9 +91,10 @@ def test_paper_eval_only_over_an_empty_folder_lists_what_each_experiment_needs(t
     report = (report_dir / "report.md").read_text()
     for e in suite("paper"):
         assert f"{e.name}: missing" in out
-        checkpoint = tmp_path / "runs" / e.name / "model_final.pth"
+        trained_by = e.checkpoint_from or e.name  # a test-time row needs the checkpoint of the row it names
+        checkpoint = tmp_path / "runs" / trained_by / "model_final.pth"
         assert f"checkpoint {checkpoint}: MISSING" in report
-        assert f"--suite paper --only {e.name}" in report
+        assert f"--suite paper --only {trained_by}" in report
     # the data each would be scored on, with where it must be
     assert f"dataset voc_2007_test: MISSING ({tmp_path / 'no-data' / 'VOCdevkit' / 'VOC2007'}" in report
     assert f"dataset coco_2017_val: MISSING ({tmp_path / 'no-data' / 'coco' / 'annotations'}" in report
@@ -209,6 +228,29 @@ def test_a_suite_trains_evaluates_reports_and_survives_a_broken_experiment(small
     again = run_suite(tiny[1:], runs)
     assert len(commands) == before
     assert [o.metrics for o in again] == [by_name["r18_scratch"].metrics, by_name["r18_pretrained"].metrics]
+
+
+def test_a_test_time_row_evaluates_the_checkpoint_it_names_without_training(small_shapes, tmp_path,
+                                                                             monkeypatch):
+    commands = _in_process_tools(monkeypatch)
+    trained = _tiny_experiments(tmp_path)[1]
+    metrics = trained.metrics
+    refined = Experiment("r18_refined", trained.config, "resnet18", "tiny", metrics, baseline=trained.name,
+                         checkpoint_from=trained.name, box_refinement=True)
+    multi = Experiment("r18_ms", trained.config, "resnet18", "tiny", metrics, baseline=trained.name,
+                       checkpoint_from=trained.name, tta_scales=(80, 96))
+    runs = tmp_path / "runs"
+    missing = run_suite([refined], runs)[0]
+    assert missing.status == "missing" and f"checkpoint {runs / trained.name / 'model_final.pth'}: MISSING" in \
+        missing.message and "--only r18_scratch" in missing.message
+    outcomes = run_suite([trained, refined, multi], runs)
+    assert [c[0] for c in commands] == ["train_det"]  # one training: the test-time rows reuse it
+    assert [o.status for o in outcomes] == ["measured"] * 3
+    predictions = [json.loads((runs / n / "model_final.shapes_val.predictions.json").read_text())
+                   for n in ("r18_scratch", "r18_refined", "r18_ms")]
+    assert predictions[0] != predictions[1] and predictions[0] != predictions[2]
+    assert outcomes[1].details["iterations"] == outcomes[0].details["iterations"] == 4  # the trained run's
+    assert not (runs / "r18_refined" / "model_final.pth").exists()
 
 
 def test_results_table_marks_what_was_not_measured():

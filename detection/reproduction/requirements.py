@@ -73,12 +73,23 @@ def training_needs(experiment, cfg, blocking=True) -> list:
     return [dataclasses.replace(n, blocking=blocking) for n in result]
 
 
+def checkpoint_path(experiment, run_dir: Path) -> Path:
+    """The checkpoint an experiment evaluates: its own, or, for a test-time variant, the one it names."""
+    if experiment.checkpoint_from:
+        return run_dir.parent / experiment.checkpoint_from / "model_final.pth"
+    return run_dir / "model_final.pth"
+
+
 def needs(experiment, run_dir: Path, eval_only: bool, suite_name: str = "SUITE") -> list:
     """Every need of ``experiment`` (run folder ``run_dir``), met or not. With ``eval_only`` the
     checkpoint and test data block; when the checkpoint is missing, what training it needs follows."""
     cfg = training_config(experiment)
-    checkpoint = run_dir / "model_final.pth"
+    checkpoint = checkpoint_path(experiment, run_dir)
     result = []
+    if experiment.checkpoint_from:  # a test-time variant: the checkpoint of the experiment it names
+        return [Need(f"checkpoint {checkpoint}", checkpoint.is_file(),
+                     f"train it: python tools/reproduce.py --suite {suite_name} --only "
+                     f"{experiment.checkpoint_from}"), dataset_need(cfg.data.test, "test")]
     if eval_only:
         result.append(Need(f"checkpoint {checkpoint}", checkpoint.is_file(),
                            f"train it: python tools/reproduce.py --suite {suite_name} --only {experiment.name}"))

@@ -26,7 +26,7 @@ from ..evaluation.results_file import save_results, write_json
 from ..run.evaluate import checkpoint_and_dataset
 from ..evaluation.dataset_eval import coco_metrics, voc_metrics
 from ..evaluation.voc_results import write_voc_results
-from .requirements import needs, training_config, unmet
+from .requirements import checkpoint_path, needs, training_config, unmet
 
 RESULT_FILE = "result.json"
 PRETRAIN_FOLDER = "pretrain"
@@ -116,12 +116,16 @@ def training_summary(run_dir: Path, tail=20) -> dict:
 
 
 def evaluate(experiment, run_dir: Path, device=None, log=print) -> Outcome:
-    checkpoint = run_dir / "model_final.pth"
-    model, dataset = checkpoint_and_dataset(checkpoint, training_config(experiment).data.test, device)
-    log(f"evaluating {checkpoint} on {dataset.name} ({len(dataset)} images)")
+    checkpoint = checkpoint_path(experiment, run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)  # a test-time row's own folder: its predictions and result
+    model, dataset = checkpoint_and_dataset(checkpoint, training_config(experiment).data.test, device,
+                                            tta=experiment.tta, refine=experiment.box_refinement)
+    log(f"evaluating {checkpoint} on {dataset.name} ({len(dataset)} images)"
+        + (" with box refinement" if experiment.box_refinement else "")
+        + (f" at shorter sides {list(experiment.tta_scales)}" if experiment.tta_scales else ""))
     predictions = predict(model, dataset)
     save_results(run_dir / f"model_final.{dataset.name}.predictions.json", dataset, predictions)
-    details = training_summary(run_dir)
+    details = training_summary(checkpoint.parent)
     if experiment.scored_by_server:
         folder = run_dir / f"voc_results_{dataset.name}"
         write_voc_results(folder, predictions, dataset.class_names, dataset.data.split or "test")
@@ -140,7 +144,7 @@ def run_experiment(experiment, runs_root: Path, eval_only=False, retrain=False, 
         if unmet(need_list):
             return Outcome(experiment.name, "missing", needs=need_list,
                            message="; ".join(n.line() for n in unmet(need_list)))
-        if not eval_only:
+        if not eval_only and not experiment.checkpoint_from:  # a test-time variant trains nothing
             pretrained = pretrain(experiment, runs_root, retrain, log) if experiment.uses_pretraining else None
             train(experiment, run_dir, pretrained, retrain, log)
         outcome = evaluate(experiment, run_dir, device, log)

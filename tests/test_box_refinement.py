@@ -98,3 +98,17 @@ def test_eval_tools_refine_a_checkpoint_trained_without_it_into_their_own_files(
         eval_coco.main(["--predictions", str(tmp_path / "model.shapes_val.predictions.json"), "--dataset",
                         "shapes_val", "--box-refinement"])
     assert "--box-refinement runs the model: give --checkpoint" in capsys.readouterr().err
+
+
+def test_eval_refinement_of_a_detectron2_inference_checkpoint_is_refused(small_shapes, tmp_path, capsys):
+    from detection.cli import eval_coco
+    from detection.engine.checkpoint import save_checkpoint
+    classes = ("circle", "square", "triangle", "star", "hexagon")
+    model = build_detector(**{**SMALL, "num_classes": len(classes), "pretrained": "none", "compat": "detectron2"})
+    ckpt = str(save_checkpoint(tmp_path / "model.pth", model, classes, range(1, 6), iteration=1,
+                               train_config={"data": {"train": "shapes"}}))
+    with pytest.raises(SystemExit):
+        eval_coco.main(["--checkpoint", ckpt, "--device", "cpu", "--box-refinement"])
+    assert "box_refinement post-processes torchvision's RoI heads; it cannot be combined with compat: " \
+           "detectron2" in capsys.readouterr().err
+    assert not list(tmp_path.glob("model.shapes_val.*"))  # nothing written

@@ -85,14 +85,14 @@ def needs(experiment, run_dir: Path, eval_only: bool, suite_name: str = "SUITE")
     checkpoint and test data block; when the checkpoint is missing, what training it needs follows."""
     cfg = training_config(experiment)
     checkpoint = checkpoint_path(experiment, run_dir)
-    result = []
+    trained_by = experiment.checkpoint_from or experiment.name
+    checkpoint_need = Need(f"checkpoint {checkpoint}", checkpoint.is_file(),
+                           f"train it: python tools/reproduce.py --suite {suite_name} --only {trained_by}")
     if experiment.checkpoint_from:  # a test-time variant: the checkpoint of the experiment it names
-        return [Need(f"checkpoint {checkpoint}", checkpoint.is_file(),
-                     f"train it: python tools/reproduce.py --suite {suite_name} --only "
-                     f"{experiment.checkpoint_from}"), dataset_need(cfg.data.test, "test")]
+        return [checkpoint_need, dataset_need(cfg.data.test, "test")]
+    result = []
     if eval_only:
-        result.append(Need(f"checkpoint {checkpoint}", checkpoint.is_file(),
-                           f"train it: python tools/reproduce.py --suite {suite_name} --only {experiment.name}"))
+        result.append(checkpoint_need)
     else:
         result += training_needs(experiment, cfg)
     result.append(dataset_need(cfg.data.test, "test"))

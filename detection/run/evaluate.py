@@ -4,6 +4,7 @@ A checkpoint records the resolved config of its training run; the data it is
 evaluated on by default is that run's test split, resolved by the same
 function as training (:func:`detection.run.resolve.resolve_config`).
 """
+import dataclasses
 import time
 from pathlib import Path
 
@@ -35,10 +36,8 @@ def checkpoint_and_dataset(checkpoint, dataset_name=None, device=None, tta=None,
     ``refine``: the paper's test-time box refinement (:mod:`detection.box_refinement`), whether or not the
     checkpoint's config asks for it."""
     model, payload = load_detector(checkpoint)
-    if refine:
-        if model.config.compat != "torchvision":
-            raise UserError(f"--box-refinement post-processes torchvision's RoI heads; {checkpoint} runs "
-                            f"detectron2's inference (model.compat: {model.config.compat})")
+    if refine:  # DetectorConfig.validate refuses it where it cannot apply (detectron2's inference)
+        model.config = dataclasses.replace(model.config, box_refinement=True).validate()
         enable_box_refinement(model)
     settings = checkpoint_tta(payload.get("train_config"), model.config, tta, f"{checkpoint}: test.tta")
     model.to(resolve_device(device))

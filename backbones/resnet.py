@@ -182,7 +182,7 @@ class ResNet(Backbone):
                 nn.init.constant_(m.bias, 0)
         if zero_init_residual:  # each block starts as the identity (Goyal et al., 2017)
             for m in self.modules():
-                if isinstance(m, ResidualBlock):
+                if isinstance(m, ResidualBlock) and m.residual:  # a plain block has no identity to start as
                     nn.init.zeros_(getattr(m, m.last_norm).weight)
 
     def _forward_stage(self, name, x):

@@ -37,6 +37,9 @@ class PretrainModelConfig:
     backbone: str = "resnet50"          # a registry name (backbones.names()); the paper trains 18 to 152 layers
     norm: str = "bn"                    # bn | gn (frozen_bn cannot train)
     shortcut: Optional[str] = None      # ResNets: option A, B or C of Sec. 3.3; None: the backbone's default (B)
+    # each residual block's last BN scale starts at 0, so the block starts as the identity (Goyal et al. 2017,
+    # torchvision's zero_init_residual): not in the paper; plain nets have no identity and are left as they are
+    zero_init_residual: bool = False
 
 
 @dataclass(frozen=True)

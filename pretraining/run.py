@@ -7,6 +7,7 @@ crops); :func:`run_pretraining` builds the backbone, trains it with
 weights, the resumable checkpoint and the metrics JSON.
 """
 import json
+import time
 from pathlib import Path
 from typing import NamedTuple
 
@@ -61,6 +62,8 @@ def _pct(x):
 
 def _epoch_line(record, epochs):
     line = f"epoch {record['epoch']}/{epochs}: loss {record['loss']:.4f}, lr {record['lr']:.3g}"
+    if "train_top1" in record:
+        line += f", train top-1 {_pct(record['train_top1'])}"
     if "top1" in record:
         line += f", val top-1 {_pct(record['top1'])}"
         line += f", top-5 {_pct(record['top5'])}" if "top5" in record else ""
@@ -74,7 +77,8 @@ def run_pretraining(cfg: PretrainConfig, sets: PretrainSets, output, device="cpu
 
     Beside ``output``: ``<stem>.checkpoint.pth`` (rewritten after every epoch; ``resume=True`` continues
     from it) and ``<stem>.metrics.json`` ({"epochs": [{"epoch", "loss", "lr", "top1", "top5"}, ...],
-    "final": {"top1", "top5", "eval": "10crop" | "center", "samples"}, ...}; accuracies are fractions).
+    "final": {"top1", "top5", "eval": "10crop" | "center", "samples"}, "seconds", ...}; accuracies are
+    fractions; ``seconds``: training and evaluation in this call).
     Returns that JSON's content.
     """
     paths = run_paths(output)
@@ -91,8 +95,10 @@ def run_pretraining(cfg: PretrainConfig, sets: PretrainSets, output, device="cpu
     train_set, val_set, final_set = sets.train, sets.val, sets.final
     classes = list(train_set.class_names)
     torch.manual_seed(s.seed)  # initial weights; the data order is seeded in fit_classifier
-    model = backbones.build(m.backbone, norm=m.norm, num_classes=len(classes),
-                            **({"shortcut": m.shortcut} if m.shortcut is not None else {}))
+    options = {"shortcut": m.shortcut} if m.shortcut is not None else {}
+    if m.zero_init_residual:
+        options["zero_init_residual"] = True
+    model = backbones.build(m.backbone, norm=m.norm, num_classes=len(classes), **options)
     log(f"pretraining {m.backbone} on {sets.train_what} ({len(classes)} classes), {s.epochs} epochs, "
         f"{s.optimizer} lr {s.base_lr:g}, batch {s.batch_size}, {s.schedule} schedule, on {device}")
     report = {"backbone": m.backbone, "dataset": d.dataset, "num_classes": len(classes),
@@ -110,6 +116,7 @@ def run_pretraining(cfg: PretrainConfig, sets: PretrainSets, output, device="cpu
             on_epoch_end(records)
 
     eval_batch = cfg.eval.batch_size or s.batch_size
+    started = time.perf_counter()
     try:
         records = fit_classifier(
             model, train_set, epochs=s.epochs, batch_size=s.batch_size, base_lr=s.base_lr,
@@ -137,6 +144,7 @@ def run_pretraining(cfg: PretrainConfig, sets: PretrainSets, output, device="cpu
     log(f"top-1 accuracy on {sets.val_what}{how}: {_pct(final['top1'])}"
         + (f", top-5 {_pct(final['top5'])}" if "top5" in final else ""))
     log(f"wrote {save_backbone(model, paths['output'])}")
+    report["seconds"] = time.perf_counter() - started  # this invocation's (a resumed run: its remaining epochs)
     write_metrics(final)
     log(f"wrote {paths['metrics']} (per-epoch metrics; resume checkpoint {checkpoint})")
     return dict(report, final=final)

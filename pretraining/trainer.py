@@ -66,7 +66,8 @@ def fit_classifier(model, train_set, epochs=4, batch_size=64, base_lr=0.1, weigh
                    checkpoint=None, resume=False, checkpoint_extra=None, on_epoch_end=None):
     """Train ``model.classify`` with cross-entropy; returns one record per epoch (all epochs, resumed ones too).
 
-    A record holds ``epoch`` (1-based), ``loss`` (the epoch's mean), ``lr`` (its last), and with a
+    A record holds ``epoch`` (1-based), ``loss`` (the epoch's mean), ``lr`` (its last), ``train_top1`` (the
+    accuracy on the epoch's training batches as they were trained), and with a
     ``val_set``, every ``eval_period`` epochs and after the last, ``top1`` (and ``top5`` with 5+ classes).
 
     Schedules: ``cosine`` (linear warmup over ``warmup_fraction`` of the iterations, then cosine decay),
@@ -135,15 +136,18 @@ def fit_classifier(model, train_set, epochs=4, batch_size=64, base_lr=0.1, weigh
         for epoch in range(start, epochs):
             if hasattr(train_set, "set_epoch"):
                 train_set.set_epoch(epoch)
-            running, lr = [], optimizer.param_groups[0]["lr"]
+            running, lr, hits, seen = [], optimizer.param_groups[0]["lr"], 0, 0
             for i, (images, labels) in enumerate(loader):
                 it = epoch * iters + i
                 if schedule == "plateau" and it <= warmup and warmup:
                     for group in optimizer.param_groups:
                         group["lr"] = base_lr * min(1.0, (it + 1) / warmup)
                 images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-                loss = torch.nn.functional.cross_entropy(model.classify(normalise(images, model)), labels)
+                logits = model.classify(normalise(images, model))
+                loss = torch.nn.functional.cross_entropy(logits, labels)
                 value = loss.item()
+                hits += (logits.detach().argmax(1) == labels).sum().item()
+                seen += len(labels)
                 if not math.isfinite(value):
                     raise UserError(f"the loss became {value} at epoch {epoch + 1}, iteration {i + 1} "
                                     f"(lr {optimizer.param_groups[0]['lr']:.3g}); lower the learning rate "
@@ -157,7 +161,9 @@ def fit_classifier(model, train_set, epochs=4, batch_size=64, base_lr=0.1, weigh
                 running.append(value)
                 bar.set_postfix(loss=f"{value:.3f}")
                 bar.update(1)
-            record = {"epoch": epoch + 1, "loss": sum(running) / len(running), "lr": lr}
+            # train_top1: on the epoch's augmented crops as they were trained (train mode), like Fig. 4's
+            # training error; it lags the end-of-epoch weights by half an epoch
+            record = {"epoch": epoch + 1, "loss": sum(running) / len(running), "lr": lr, "train_top1": hits / seen}
             if val_set is not None and eval_period and ((epoch + 1) % eval_period == 0 or epoch + 1 == epochs):
                 record.update(evaluate(model, val_set, batch_size=eval_batch_size or batch_size, device=device,
                                        num_workers=num_workers))

@@ -1,13 +1,16 @@
 """tools/reproduce.py: suites of experiments, what each needs, isolation of failures, the report."""
 import contextlib
+import dataclasses
 import io
 import json
 import importlib
+import statistics
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from backbones.errors import UserError
 from pycocotools.cocoeval import COCOeval
@@ -16,6 +19,7 @@ from detection.data.catalog import load_dataset
 from detection.data.dataset import DetectionDataset
 from detection.cli import reproduce
 from detection.reproduction import runner
+from detection.reproduction.claims import Claim, Comparison
 from detection.reproduction.experiments import Experiment, select, suite
 from detection.reproduction.report import _gain, results_table, write_report
 from detection.reproduction.runner import Outcome, run_suite
@@ -273,3 +277,76 @@ def test_ctrl_c_in_a_child_tool_stops_the_suite(small_shapes, tmp_path, monkeypa
     with pytest.raises(KeyboardInterrupt, match="run the same command again to go on"):
         run_suite(tiny, tmp_path / "runs")
     assert len(calls) == 1 and calls[0][1:3] == ["-m", "detection.cli.train_det"]  # the second never started
+
+
+def test_seeds_run_in_their_own_folders_and_report_mean_std_curves_and_claims(small_shapes, tmp_path,
+                                                                             monkeypatch):
+    commands = _in_process_tools(monkeypatch)
+    _, scratch, pretrained = _tiny_experiments(tmp_path)
+    pretrain = tmp_path / "pretrain_curves.yaml"  # two epochs, validated each: the Fig. 4 curves
+    pretrain.write_text(f"_base_: {pretrained.pretrain}\nsolver: {{epochs: 2}}\neval: {{period: 1}}\n")
+    pretrained = dataclasses.replace(pretrained, pretrain=str(pretrain), overrides=())
+    context = Experiment("r18_context", scratch.config, "resnet18", "options", scratch.metrics,
+                         baseline="r18_pretrained", pretrain=str(pretrain),
+                         overrides=("model.global_context=true",))
+    ensemble = Experiment("r18_ensemble", scratch.config, "resnet18", "options", scratch.metrics,
+                          baseline="r18_pretrained", ensemble_of=("r18_scratch", "r18_pretrained"))
+    tiny = [scratch, pretrained, context, ensemble]
+    runs = tmp_path / "runs"
+    outcomes = run_suite(tiny, runs, seeds=2)
+    assert [(o.name, o.seed, o.status) for o in outcomes] == [
+        (e.name, seed, "measured") for seed in (0, 1) for e in tiny]
+    # seed 0 is the config as written in the runs folder; seed 1 sets solver.seed=1 in its own folder
+    trained = [c for c in commands if c[0] == "train_det"]
+    assert [c[c.index("--output") + 1] for c in trained] == [
+        str(runs / "r18_scratch"), str(runs / "r18_pretrained"), str(runs / "r18_context"),
+        str(runs / "seed1" / "r18_scratch"), str(runs / "seed1" / "r18_pretrained"),
+        str(runs / "seed1" / "r18_context")]
+    assert all("solver.seed=1" in c for c in trained[3:]) and not any("solver.seed=1" in c for c in trained[:3])
+    pretrained_with = [c for c in commands if c[0] == "pretrain_cls"]
+    assert len(pretrained_with) == 2 and "solver.seed=1" in pretrained_with[1]  # once a seed, shared by two rows
+    assert f"model.pretrained={runs / 'seed1' / 'pretrain' / 'resnet18.pth'}" in trained[4]
+    weights = [torch.load(runs / f / "pretrain" / "resnet18.pth", weights_only=True)["conv1.weight"]
+               for f in (".", "seed1")]
+    assert not torch.equal(*weights)  # the seeds differ
+
+    # the ensemble scores the merged predictions of its members, of its own seed
+    for seed, folder in ((0, runs), (1, runs / "seed1")):
+        coco_gt = DetectionDataset(load_dataset("shapes_val", "test")).data.coco
+        merged = folder / "r18_ensemble" / "model_final.shapes_val.predictions.json"
+        recorded = next(o for o in outcomes if o.name == "r18_ensemble" and o.seed == seed).metrics
+        assert recorded["coco_ap"] == pytest.approx(100 * _cocoeval_box_ap(coco_gt, merged), abs=1e-3)
+
+    claims = (Claim("pretraining helps", (Comparison("r18_pretrained", "r18_scratch", "voc_map50"),)),
+              Claim("resnet18 learns", (Comparison("resnet18", "resnet18", "val_error"),)))
+    report = write_report("tiny", tiny, outcomes, runs, tmp_path / "report", "reproduce", seeds=2, claims=claims)
+    text = report.read_text()
+    values = [o.metrics["voc_map50"] for o in outcomes if o.name == "r18_pretrained"]
+    spread = f"{statistics.fmean(values):.1f} ± {statistics.stdev(values):.1f}"
+    assert f"| r18_pretrained | resnet18 | VOC mAP@0.5 (area) | {spread} |" in text
+    assert f"| {values[0]:.1f}, {values[1]:.1f} |" in text  # each seed's value
+    assert "- seeds: 2 (0..1); numbers are mean ± sample standard deviation" in text
+    diffs = [p - s for p, s in zip(values, [o.metrics["voc_map50"] for o in outcomes if o.name == "r18_scratch"])]
+    verdict = "holds" if all(d > 0 for d in diffs) else ("fails" if sum(diffs) <= 0 else "mixed")
+    assert f"({sum(d > 0 for d in diffs)} of 2 seeds): **{verdict}**" in text
+    assert "- resnet18 learns: **contradicted**" in text  # a net is never better than itself
+    assert "| resnet18 | " in text.split("## Pretraining")[1]  # the pretraining table
+    assert (tmp_path / "report" / "pretraining_error.png").stat().st_size > 1000
+    assert "](pretraining_error.png)" in text
+
+
+def test_pretraining_records_training_accuracy_per_epoch(small_shapes, tmp_path, monkeypatch):
+    commands = _in_process_tools(monkeypatch)
+    _, _, pretrained = _tiny_experiments(tmp_path)
+    path = runner.pretrain(pretrained, tmp_path / "runs", overrides=("eval.period=1",))
+    body = json.loads(path.with_suffix(".metrics.json").read_text())
+    assert commands[0][-1] == "eval.period=1"
+    assert 0 <= body["epochs"][0]["train_top1"] <= 1 and 0 <= body["epochs"][0]["top1"] <= 1
+    assert body["seconds"] > 0
+
+
+def test_seeds_must_be_positive(capsys):
+    from detection.cli.reproduce import main
+    with pytest.raises(SystemExit):
+        main(["--suite", "shapes", "--seeds", "0"])
+    assert "--seeds 0: give 1 or more seeds" in capsys.readouterr().err

@@ -42,6 +42,9 @@ class Experiment:
     checkpoint_from: Optional[str] = None
     box_refinement: bool = False      # the paper's test-time box refinement (detection/box_refinement.py)
     tta_scales: tuple = ()            # multi-scale testing: shorter sides, merged by box voting (detection/tta.py)
+    # an ensemble: the saved predictions of these experiments (earlier in the suite) merged per class by
+    # NMS + box voting (detection/ensemble.py); trains and predicts nothing itself
+    ensemble_of: tuple = ()
 
     @property
     def tta(self) -> Optional[dict]:
@@ -51,6 +54,11 @@ class Experiment:
     @property
     def uses_pretraining(self) -> bool:
         return self.pretrain is not None
+
+    @property
+    def trains(self) -> bool:
+        """False for the rows that reuse other experiments' checkpoints or predictions."""
+        return not self.checkpoint_from and not self.ensemble_of
 
 
 # --- the paper's experiments ------------------------------------------------------------------
@@ -125,21 +133,45 @@ PAPER = (
 SHAPES_CONFIG = "configs/reproduce/shapes_study.yaml"
 SHAPES_PRETRAIN = "configs/reproduce/shapes_study_pretrain.yaml"
 SHAPES_TABLE = "shapes_val (200 images), one detector and schedule for every backbone"
+SHAPES_OPTIONS = "Appendix B's options on the ResNet-18 detector (shapes_val)"
+SHAPES_METRICS = ("voc_map50", "coco_ap", "coco_ap50")
+SHAPES_TEST_SCALES = (96, 128, 160, 192)  # the detector trains at 128; shapes images are 192
 
 
 def _shapes():
-    runs = []
-    for backbone, plain in (("plain18", None), ("resnet18", "plain18"), ("plain34", None),
-                            ("resnet34", "plain34"), ("resnet50", None)):
-        for init in ("scratch", "pretrained"):
-            scratch = f"{backbone}_scratch"
-            # gains: a residual net against the plain one of its depth; pretrained against scratch
-            baseline = f"{plain}_{init}" if plain else (scratch if init == "pretrained" else None)
-            runs.append(Experiment(
-                f"{backbone}_{init}", SHAPES_CONFIG, backbone, SHAPES_TABLE, ("voc_map50", "coco_ap", "coco_ap50"),
-                baseline=baseline, pretrain=SHAPES_PRETRAIN if init == "pretrained" else None,
-                overrides=(f"model.backbone={backbone}",)))
-    return tuple(runs)
+    """Every backbone pretrained, then fine-tuned; ResNet-18 also from scratch (what pretraining adds).
+    Gains: a residual net against the plain net of its depth, a deeper ResNet against the shallower one."""
+    runs = [Experiment("resnet18_scratch", SHAPES_CONFIG, "resnet18", SHAPES_TABLE, SHAPES_METRICS,
+                       overrides=("model.backbone=resnet18",))]
+    for backbone, baseline in (("plain18", None), ("resnet18", "plain18"), ("plain34", "plain18"),
+                               ("resnet34", "plain34"), ("resnet50", "resnet34")):
+        runs.append(Experiment(
+            f"{backbone}_pretrained", SHAPES_CONFIG, backbone, SHAPES_TABLE, SHAPES_METRICS,
+            baseline=f"{baseline}_pretrained" if baseline else None, pretrain=SHAPES_PRETRAIN,
+            overrides=(f"model.backbone={backbone}",)))
+    return tuple(runs) + _shapes_options()
+
+
+def _shapes_options():
+    """Appendix B on shapes, each option alone against resnet18_pretrained: the test-time ones on its
+    checkpoint, global context retrained (same pretrained backbone and seed), the ensemble of the three
+    pretrained ResNets' predictions."""
+    base = "resnet18_pretrained"
+    return (
+        Experiment("resnet18_refine", SHAPES_CONFIG, "resnet18", SHAPES_OPTIONS, SHAPES_METRICS, baseline=base,
+                   checkpoint_from=base, box_refinement=True,
+                   note="test-time only: resnet18_pretrained's checkpoint with box refinement"),
+        Experiment("resnet18_multiscale", SHAPES_CONFIG, "resnet18", SHAPES_OPTIONS, SHAPES_METRICS,
+                   baseline=base, checkpoint_from=base, tta_scales=SHAPES_TEST_SCALES,
+                   note="test-time only: resnet18_pretrained's checkpoint at shorter sides "
+                        f"{', '.join(map(str, SHAPES_TEST_SCALES))}, merged by box voting"),
+        Experiment("resnet18_context", SHAPES_CONFIG, "resnet18", SHAPES_OPTIONS, SHAPES_METRICS, baseline=base,
+                   pretrain=SHAPES_PRETRAIN, overrides=("model.backbone=resnet18", "model.global_context=true"),
+                   note="trained with global context from the same pretrained backbone"),
+        Experiment("resnet18_34_50_ensemble", SHAPES_CONFIG, "resnet18+34+50", SHAPES_OPTIONS, SHAPES_METRICS,
+                   baseline=base, ensemble_of=("resnet18_pretrained", "resnet34_pretrained", "resnet50_pretrained"),
+                   note="the predictions of resnet18/34/50_pretrained merged per class by NMS + box voting"),
+    )
 
 
 SHAPES = _shapes()

@@ -13,6 +13,9 @@ import torch  # noqa: E402
 
 from ..engine.metrics_log import read_metrics  # noqa: E402
 from .experiments import METRICS  # noqa: E402
+from .claims import claims_section  # noqa: E402
+from .pretraining_curves import plot_fig4, pretraining_table  # noqa: E402
+from .seeds import Spread, spreads  # noqa: E402
 
 STATUS_TEXT = {"measured": "measured", "submitted": "results written for the evaluation server",
                "missing": "not run: something is missing", "failed": "failed"}
@@ -51,28 +54,37 @@ def _gain(value, base) -> str:
 
 
 def results_table(experiments, outcomes) -> list:
-    """Markdown lines: one row per experiment and metric."""
-    by_name = {o.name: o for o in outcomes}
+    """Markdown lines: one row per experiment and metric. Over several seeds: mean ± std (sample), the
+    seeds' values beside it, and gains between means."""
+    by_name = {}
+    for o in outcomes:
+        by_name.setdefault(o.name, o)  # the first seed's status stands for an experiment measured in none
+    measured = spreads(outcomes)
+    several = any(sp.n > 1 for metrics in measured.values() for sp in metrics.values())
     lines = []
     for table in dict.fromkeys(e.table for e in experiments):
         rows = [e for e in experiments if e.table == table]
         has_paper = any(e.paper for e in rows)
         lines += [f"### {table}", ""]
-        header = ["experiment", "backbone", "metric", "measured", "gain over baseline"]
+        header = ["experiment", "backbone", "metric", "measured" + (" (mean ± std)" if several else ""),
+                  "gain over baseline"] + (["per seed"] if several else [])
         if has_paper:
             header += ["paper", "paper's gain"]
         lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for e in rows:
             outcome = by_name.get(e.name)
-            base = by_name.get(e.baseline)
             base_exp = next((x for x in experiments if x.name == e.baseline), None)
             for metric in e.metrics:
-                value = outcome.metrics.get(metric) if outcome else None
-                base_value = base.metrics.get(metric) if base else None
+                spread = measured.get(e.name, {}).get(metric)
+                base_spread = measured.get(e.baseline, {}).get(metric)
+                value = spread.mean if spread else None
+                base_value = base_spread.mean if base_spread else None
                 gain = _gain(value, base_value) + (f" vs {e.baseline}" if e.baseline and value is not None
                                                    and base_value is not None else "")
-                cells = [e.name, e.backbone, METRICS[metric], _number(value) if value is not None else
+                cells = [e.name, e.backbone, METRICS[metric], spread.text() if spread else
                          f"— ({outcome.status if outcome else 'not run'})", gain]
+                if several:
+                    cells.append(spread.seeds_text() if spread else "—")
                 if has_paper:
                     paper = e.paper.get(metric)
                     paper_base = base_exp.paper.get(metric) if base_exp else None
@@ -82,21 +94,44 @@ def results_table(experiments, outcomes) -> list:
     return lines
 
 
+def _detail(outcomes, key, scale=1.0):
+    values = tuple(scale * o.details[key] for o in outcomes if key in o.details)
+    return Spread(values) if values else None
+
+
 def details_table(experiments, outcomes) -> list:
-    by_name = {o.name: o for o in outcomes}
-    rows = [(e, by_name[e.name]) for e in experiments if e.name in by_name and by_name[e.name].details]
-    if not rows:
+    """One row per trained experiment: its training (and its backbone's pretraining), mean over seeds."""
+    lines = []
+    for e in experiments:
+        done = [o for o in outcomes if o.name == e.name and o.details]
+        if not done or not e.trains:
+            continue
+        loss, top1 = _detail(done, "final_loss"), _detail(done, "pretrain_top1")
+        minutes = _detail(done, "train_seconds", 1 / 60)
+        top1_text = f"{top1.text()}%" if top1 else ("—" if e.uses_pretraining else "— (from scratch)")
+        iterations = max((o.details.get("iterations", 0) for o in done), default=0)
+        lines.append(f"| {e.name} | {loss.text(3) if loss else '—'} | {iterations or '—'} | "
+                     f"{minutes.text() + ' min' if minutes else '—'} | {top1_text} |")
+    if not lines:
         return []
-    lines = ["| experiment | final training loss | iterations | training time | pretrained backbone top-1 |",
-             "|---|---|---|---|---|"]
-    for e, o in rows:
-        d = o.details
-        top1 = f"{d['pretrain_top1']:.1f}%" if "pretrain_top1" in d else ("—" if e.uses_pretraining else
-                                                                          "— (from scratch)")
-        minutes = f"{d['train_seconds'] / 60:.1f} min" if "train_seconds" in d else "—"
-        lines.append(f"| {e.name} | {d.get('final_loss', float('nan')):.3f} | {d.get('iterations', '—')} | {minutes} | "
-                     f"{top1} |")
-    return lines + [""]
+    several = len({o.seed for o in outcomes}) > 1
+    return [f"| experiment | final training loss{' (mean ± std)' if several else ''} | iterations | "
+            f"training time | pretrained backbone top-1 |", "|---|---|---|---|---|"] + lines + [""]
+
+
+def compute_minutes(experiments, outcomes) -> float:
+    """The training and pretraining time the runs recorded (reused runs included; each backbone's pretraining
+    counted once a seed; rows that reuse another's checkpoint or predictions add nothing)."""
+    by_name = {e.name: e for e in experiments}
+    seconds, pretrained = 0.0, {}
+    for o in outcomes:
+        e = by_name.get(o.name)
+        if e is None or not e.trains:
+            continue
+        seconds += o.details.get("train_seconds", 0.0)
+        if "pretrain_seconds" in o.details:
+            pretrained[(o.seed, e.backbone)] = o.details["pretrain_seconds"]
+    return (seconds + sum(pretrained.values())) / 60
 
 
 def problems(outcomes) -> list:
@@ -114,17 +149,26 @@ def problems(outcomes) -> list:
 
 
 def plot_metric_bars(experiments, outcomes, path, metric):
-    """One bar per experiment (measured; the paper's beside it where there is one)."""
-    by_name = {o.name: o for o in outcomes}
+    """One bar per experiment (measured, the mean over seeds with ± std error bars and each seed's dot; the
+    paper's beside it where there is one)."""
+    table = spreads(outcomes)
     rows = [e for e in experiments if metric in e.metrics]
     if not rows:
         return None
-    measured = [by_name[e.name].metrics.get(metric, 0) if e.name in by_name else 0 for e in rows]
+    found = [table.get(e.name, {}).get(metric) for e in rows]
+    measured = [sp.mean if sp else 0 for sp in found]
     paper = [e.paper.get(metric, 0) for e in rows]
     x = range(len(rows))
     fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(rows) + 2), 4))
     width = 0.4 if any(paper) else 0.7
-    ax.bar([i - (width / 2 if any(paper) else 0) for i in x], measured, width, label="measured", color="tab:blue")
+    centres = [i - (width / 2 if any(paper) else 0) for i in x]
+    several = any(sp and sp.n > 1 for sp in found)
+    ax.bar(centres, measured, width, label="measured" + (" (mean ± std over seeds)" if several else ""),
+           color="tab:blue", yerr=[sp.std if sp else 0 for sp in found] if several else None, capsize=3)
+    if several:
+        for c, sp in zip(centres, found):
+            if sp:
+                ax.scatter([c] * sp.n, sp.values, s=8, color="black", zorder=3)
     if any(paper):
         ax.bar([i + width / 2 for i in x], paper, width, label="paper", color="tab:gray")
     for i, value in zip(x, measured):
@@ -171,8 +215,11 @@ def plot_loss_curves(experiments, runs_root: Path, path, window=10):
 
 
 def write_report(suite_name, experiments, outcomes, runs_root: Path, report_dir: Path, command: str,
-                 preamble="", seconds=None) -> Path:
+                 preamble="", seconds=None, seeds=1, claims=()) -> Path:
+    """``seeds``: how many seeds the outcomes hold (numbers become mean ± std); ``claims``: the paper's
+    claims to judge (:mod:`.claims`)."""
     report_dir.mkdir(parents=True, exist_ok=True)
+    pretrained = list(dict.fromkeys(e.backbone for e in experiments if e.uses_pretraining))
     plots = []
     for metric in dict.fromkeys(m for e in experiments for m in e.metrics):
         if any(metric in o.metrics for o in outcomes):
@@ -180,7 +227,10 @@ def write_report(suite_name, experiments, outcomes, runs_root: Path, report_dir:
             plots.append((METRICS[metric], png))
     curves = plot_loss_curves(experiments, runs_root, report_dir / "training_loss.png")
     if curves:
-        plots.append(("training loss", curves))
+        plots.append(("training loss" + (" (seed 0)" if seeds > 1 else ""), curves))
+    fig4 = plot_fig4(runs_root, seeds, report_dir / "pretraining_error.png") if pretrained else None
+    if fig4:
+        plots.insert(0, ("pretraining error, like the paper's Fig. 4", fig4))
     counts = {s: sum(o.status == s for o in outcomes) for s in STATUS_TEXT}
     lines = [f"# Reproduction report: `{suite_name}` suite", "",
              f"Generated by `{command}`", "",
@@ -188,12 +238,23 @@ def write_report(suite_name, experiments, outcomes, runs_root: Path, report_dir:
              f"- commit: {git_commit()}",
              f"- runs folder: `{runs_root}`",
              "- experiments: " + ", ".join(f"{n} {STATUS_TEXT[s]}" for s, n in counts.items() if n)]
+    if seeds > 1:
+        lines.append(f"- seeds: {seeds} (0..{seeds - 1}); numbers are mean ± sample standard deviation over them")
     if seconds is not None:
         lines.append(f"- wall time of this invocation: {seconds / 60:.1f} min")
+    compute = compute_minutes(experiments, outcomes)
+    if compute:
+        lines.append(f"- pretraining and training time recorded by the runs (reused runs included): "
+                     f"{compute:.1f} min")
     lines.append("")
     if preamble:
         lines += [preamble.strip(), ""]
+    if claims:
+        lines += ["## The paper's claims at this scale", ""] + claims_section(claims, outcomes, runs_root, seeds)
     lines += ["## Results", ""] + results_table(experiments, outcomes)
+    pretraining = pretraining_table(runs_root, seeds, pretrained)
+    if pretraining:
+        lines += ["## Pretraining", ""] + pretraining
     details = details_table(experiments, outcomes)
     if details:
         lines += ["## Training", ""] + details

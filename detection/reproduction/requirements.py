@@ -84,6 +84,12 @@ def needs(experiment, run_dir: Path, eval_only: bool, suite_name: str = "SUITE")
     """Every need of ``experiment`` (run folder ``run_dir``), met or not. With ``eval_only`` the
     checkpoint and test data block; when the checkpoint is missing, what training it needs follows."""
     cfg = training_config(experiment)
+    if experiment.ensemble_of:  # the members' predictions, written when they were evaluated
+        members = [run_dir.parent / name / f"model_final.{cfg.data.test}.predictions.json"
+                   for name in experiment.ensemble_of]
+        return [Need(f"predictions {path}", path.is_file(), f"evaluate {name} first: python tools/reproduce.py "
+                                                           f"--suite {suite_name} --only {name}")
+                for name, path in zip(experiment.ensemble_of, members)] + [dataset_need(cfg.data.test, "test")]
     checkpoint = checkpoint_path(experiment, run_dir)
     trained_by = experiment.checkpoint_from or experiment.name
     checkpoint_need = Need(f"checkpoint {checkpoint}", checkpoint.is_file(),

@@ -236,3 +236,13 @@ def test_frozen_bn_inference_kernel_matches_torchvision():
         assert torch.equal(ours(half), reference(half)) and ours(half).dtype == reference(half).dtype
     net = backbones.build("resnet18", norm="frozen_bn")
     assert _count(net, Ours) == 20 and isinstance(ours, FrozenBatchNorm2d)
+
+
+def test_zero_init_residual_starts_residual_blocks_as_identity_and_leaves_plain_nets_alone():
+    import backbones
+    resnet = backbones.build("resnet50", norm="bn", zero_init_residual=True)
+    last = [block.bn3.weight for stage in (resnet.layer1, resnet.layer2) for block in stage]
+    assert all(torch.count_nonzero(w) == 0 for w in last)
+    assert torch.all(resnet.layer1[0].bn1.weight == 1)  # only each block's last norm
+    plain = backbones.build("plain18", norm="bn", zero_init_residual=True)
+    assert all(torch.all(block.bn2.weight == 1) for block in plain.layer1)  # a plain block has no identity

@@ -19,10 +19,11 @@ from detection.data.catalog import load_dataset
 from detection.data.dataset import DetectionDataset
 from detection.cli import reproduce
 from detection.reproduction import runner
-from detection.reproduction.claims import Claim, Comparison
+from detection.reproduction.claims import CLAIMS, Claim, Comparison, claims_section, compare
+from detection.reproduction.pretraining_curves import pretraining_table
 from detection.reproduction.experiments import Experiment, select, suite
 from detection.reproduction.report import _gain, results_table, write_report
-from detection.reproduction.runner import Outcome, run_suite
+from detection.reproduction.runner import Outcome, recorded_outcomes, run_suite
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -69,14 +70,58 @@ def test_paper_suite_holds_table_9_cumulative_on_the_table_8_model():
     assert cfg.model.backbone == "resnet101"
 
 
-def test_shapes_suite_pairs_every_backbone_scratch_and_pretrained():
+def test_shapes_suite_pretrains_every_backbone_and_adds_appendix_b_on_resnet18():
     shapes = {e.name: e for e in suite("shapes")}
-    assert len(shapes) == 10
-    for depth in (18, 34):
-        assert shapes[f"resnet{depth}_scratch"].baseline == f"plain{depth}_scratch"
+    assert list(shapes) == ["resnet18_scratch", "plain18_pretrained", "resnet18_pretrained", "plain34_pretrained",
+                            "resnet34_pretrained", "resnet50_pretrained", "resnet18_refine", "resnet18_multiscale",
+                            "resnet18_context", "resnet18_34_50_ensemble"]
+    for depth in (18, 34):  # a residual net's gain is over the plain net of its depth
         assert shapes[f"resnet{depth}_pretrained"].baseline == f"plain{depth}_pretrained"
-    assert shapes["resnet50_pretrained"].baseline == "resnet50_scratch"
-    assert all((e.pretrain is not None) == e.name.endswith("pretrained") for e in shapes.values())
+    assert shapes["resnet50_pretrained"].baseline == "resnet34_pretrained"
+    assert all((e.pretrain is not None) == (e.name.endswith("pretrained") or e.name == "resnet18_context")
+               for e in shapes.values())
+    options = [e for e in shapes.values() if e.table == shapes["resnet18_refine"].table]
+    assert len(options) == 4 and all(e.baseline == "resnet18_pretrained" for e in options)
+    assert shapes["resnet18_refine"].checkpoint_from == shapes["resnet18_multiscale"].checkpoint_from == \
+        "resnet18_pretrained" and shapes["resnet18_refine"].box_refinement
+    assert runner.training_config(shapes["resnet18_context"]).model.global_context
+    assert [e.trains for e in options] == [False, False, True, False]
+    assert set(shapes["resnet18_34_50_ensemble"].ensemble_of) <= set(shapes)
+    # every comparison a claim makes names a row of the suite or a backbone it pretrains
+    names = set(shapes) | {e.backbone for e in shapes.values() if e.uses_pretraining}
+    assert all({c.better, c.worse} <= names for claim in CLAIMS["shapes"] for c in claim.comparisons)
+
+
+def test_a_comparison_is_judged_seed_by_seed():
+    outcome = lambda name, seed, value: Outcome(name, "measured", {"voc_map50": value}, seed=seed)  # noqa: E731
+    better_each = [outcome("a", 0, 30.0), outcome("a", 1, 31.0), outcome("b", 0, 20.0), outcome("b", 1, 30.5)]
+    assert compare(Comparison("a", "b", "voc_map50"), better_each, None, 2) == ((10.0, 0.5), "holds")
+    mixed = better_each[:3] + [outcome("b", 1, 32.0)]
+    assert compare(Comparison("a", "b", "voc_map50"), mixed, None, 2) == ((10.0, -1.0), "mixed")
+    assert compare(Comparison("b", "a", "voc_map50"), mixed, None, 2) == ((-10.0, 1.0), "fails")
+    assert compare(Comparison("a", "c", "voc_map50"), mixed, None, 2) == ((), "not measured")
+    lines = claims_section([Claim("a beats b", (Comparison("a", "b", "voc_map50"),))], mixed, None, 2)
+    assert lines[0] == "- a beats b: **partly supported**"
+    assert lines[1] == ("  - a vs b, VOC mAP@0.5 (area): 30.5 ± 0.7 vs 26.0 ± 8.5; 4.5 ± 7.8 points higher "
+                        "(1 of 2 seeds): **mixed**")
+
+
+def test_pretraining_errors_are_compared_lower_is_better(tmp_path):
+    def pretrained(seed, backbone, top1):
+        folder = (tmp_path if seed == 0 else tmp_path / f"seed{seed}") / "pretrain"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{backbone}.metrics.json").write_text(json.dumps(
+            {"epochs": [{"epoch": 1, "top1": top1, "train_top1": top1 - 0.1}], "final": {"top1": top1}}))
+    for seed, (deep, shallow) in enumerate(((0.9, 0.8), (0.85, 0.8))):
+        pretrained(seed, "resnet34", deep)
+        pretrained(seed, "resnet18", shallow)
+    diffs, verdict = compare(Comparison("resnet34", "resnet18", "val_error"), [], tmp_path, 2)
+    assert verdict == "holds" and diffs == pytest.approx((10.0, 5.0))
+    diffs, verdict = compare(Comparison("resnet18", "resnet34", "train_error"), [], tmp_path, 2)
+    assert verdict == "fails" and diffs == pytest.approx((-10.0, -5.0))
+    table = pretraining_table(tmp_path, 2, ["resnet18", "resnet34"])
+    assert table[2] == "| resnet18 | 20.0 ± 0.0 | 30.0 ± 0.0 | 20.0, 20.0 | — |"
+    assert table[3] == "| resnet34 | 12.5 ± 3.5 | 22.5 ± 3.5 | 10.0, 15.0 | — |"
 
 
 def test_unknown_suite_and_experiment_names_suggest_the_right_one():
@@ -350,3 +395,17 @@ def test_seeds_must_be_positive(capsys):
     with pytest.raises(SystemExit):
         main(["--suite", "shapes", "--seeds", "0"])
     assert "--seeds 0: give 1 or more seeds" in capsys.readouterr().err
+
+
+def test_report_only_rewrites_the_report_from_the_recorded_results(small_shapes, tmp_path, monkeypatch):
+    commands = _in_process_tools(monkeypatch)
+    _, scratch, _ = _tiny_experiments(tmp_path)
+    runs = tmp_path / "runs"
+    measured = run_suite([scratch], runs)
+    assert len(commands) == 1
+    again = recorded_outcomes([scratch], runs, seeds=2)
+    assert len(commands) == 1  # nothing trained or evaluated
+    assert (again[0].status, again[0].metrics, again[0].details) == \
+        (measured[0].status, measured[0].metrics, measured[0].details)
+    assert again[1].status == "missing" and f"{runs / 'seed1' / 'r18_scratch' / 'result.json'} does not exist" \
+        in again[1].message

@@ -5,6 +5,7 @@
     python tools/reproduce.py --suite paper --eval-only       # evaluate existing checkpoints, list what is missing
     python tools/reproduce.py --suite paper --only R101_C4_voc07 vgg16_C4_voc07
     python tools/reproduce.py --suite paper --list            # the experiments and what each needs
+    python tools/reproduce.py --suite shapes --seeds 3 --report-only   # the report again from the runs' numbers
 
 Each experiment trains with tools/train_det.py into RUNS/<name> (an existing
 model_final.pth is reused unless --retrain), is evaluated there, and its
@@ -26,7 +27,7 @@ from detection.reproduction.claims import CLAIMS
 from detection.reproduction.experiments import PREAMBLES, SUITES, select, suite
 from detection.reproduction.report import write_report
 from detection.reproduction.requirements import needs
-from detection.reproduction.runner import run_suite
+from detection.reproduction.runner import recorded_outcomes, run_suite
 
 
 def parse_args(argv=None):
@@ -36,6 +37,8 @@ def parse_args(argv=None):
     p.add_argument("--eval-only", action="store_true", help="evaluate existing checkpoints; train nothing")
     p.add_argument("--retrain", action="store_true", help="train again even where model_final.pth exists")
     p.add_argument("--list", action="store_true", help="list the experiments and their needs, run nothing")
+    p.add_argument("--report-only", action="store_true",
+                   help="rewrite the report from the result.json files of an earlier invocation; run nothing")
     p.add_argument("--runs", help="folder of the runs (default: output/reproduce/<suite>)")
     p.add_argument("--report", help="folder of the report (default: reproduction/<suite>)")
     p.add_argument("--device", help="cpu or cuda for evaluation (default: cuda when available)")
@@ -61,12 +64,16 @@ def main(argv=None):
     started = time.perf_counter()
     check_writable_folder(runs, "--runs")
     with RunLock(runs / LOCK_FILE, f"the suite folder {runs}", "--runs"):  # one suite at a time in a folder
-        outcomes = run_suite(experiments, runs, eval_only=args.eval_only, retrain=args.retrain, device=args.device,
-                             suite_name=args.suite, seeds=args.seeds)
+        if args.report_only:
+            outcomes = recorded_outcomes(experiments, runs, args.seeds)
+        else:
+            outcomes = run_suite(experiments, runs, eval_only=args.eval_only, retrain=args.retrain,
+                                 device=args.device, suite_name=args.suite, seeds=args.seeds)
         command = " ".join(shlex.quote(a) for a in ["python", "tools/reproduce.py"] + (argv or sys.argv[1:]))
         report = write_report(args.suite, experiments, outcomes, runs,
                               Path(args.report or f"reproduction/{args.suite}"), command,
-                              PREAMBLES.get(args.suite, ""), time.perf_counter() - started, seeds=args.seeds,
+                              PREAMBLES.get(args.suite, ""),
+                              None if args.report_only else time.perf_counter() - started, seeds=args.seeds,
                               claims=CLAIMS.get(args.suite, ()))
     print(f"wrote {report}")
 

@@ -209,18 +209,19 @@ CUDA GPUs; `--eval-only` scores checkpoints already in the runs folder.
 """,
     "shapes": """
 The paper's transfer comparison in miniature, on 2 CPU cores: five backbones (plain-18 and
-ResNet-18, plain-34 and ResNet-34, ResNet-50) under one Faster R-CNN FPN detector and schedule
-(`configs/reproduce/shapes_study.yaml`) on the synthetic `shapes` data (1,000 training and 200
-validation images of 192 px, five classes), each trained from scratch and fine-tuned from a
-backbone pretrained on the training set's own object crops (`configs/reproduce/shapes_study_pretrain.yaml`,
-the paper's ImageNet stage in miniature).
+ResNet-18, plain-34 and ResNet-34, ResNet-50) pretrained to classify the object crops of the
+synthetic `shapes` training set (`configs/reproduce/shapes_study_pretrain.yaml`, the paper's
+ImageNet stage in miniature), then fine-tuned under one Faster R-CNN FPN detector and schedule
+(`configs/reproduce/shapes_study.yaml`) on `shapes` (1,000 training and 200 validation images of
+192 px, five classes); ResNet-18 also from scratch. Then Appendix B's options, each alone, on the
+ResNet-18 detector: box refinement and multi-scale testing on its checkpoint, global context
+retrained, and an ensemble of the three pretrained ResNets.
 
-What it can show: at this scale, whether residual nets train better detectors than plain nets of
-the same depth, and how much a pretrained backbone adds, scored as the paper scores (VOC mAP@0.5,
-COCO AP). What it cannot show: anything about ImageNet features or COCO/VOC accuracy. The data is
-synthetic and easy; runs are minutes long; each number is a single seed, so differences of a few
-points can be noise; pretraining sees no images beyond the detection set's own crops (ImageNet
-brings 1.28M other images); and the paper's degradation of deep plain nets appeared with far
-longer training than fits here.
+What it can show: at this scale, whether residual nets train and transfer better than plain nets of
+the same depth, whether depth helps, how much a pretrained backbone adds, scored as the paper scores
+(VOC mAP@0.5, COCO AP), and how large the seed-to-seed spread is against those differences. What it
+cannot show: anything about ImageNet features or COCO/VOC accuracy. The data is synthetic and easy;
+runs are minutes long, far shorter than the paper's, so deeper nets are the furthest from converged;
+pretraining sees no images beyond the detection set's own crops (ImageNet brings 1.28M other images).
 """,
 }

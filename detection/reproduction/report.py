@@ -246,6 +246,10 @@ def write_report(suite_name, experiments, outcomes, runs_root: Path, report_dir:
     if compute:
         lines.append(f"- pretraining and training time recorded by the runs (reused runs included): "
                      f"{compute:.1f} min")
+    spent = sum(o.details.get("seconds", 0.0) for o in outcomes) / 60
+    if spent and seconds is None:  # the report rewritten from result.json files
+        lines.append(f"- time the experiments took in the invocation that last ran each (pretraining, training "
+                     f"and evaluation; a reused checkpoint counts only its evaluation): {spent:.1f} min")
     lines.append("")
     if preamble:
         lines += [preamble.strip(), ""]

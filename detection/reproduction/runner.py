@@ -202,6 +202,23 @@ def pretraining_summary(path: Path) -> dict:
     return summary
 
 
+def recorded_outcomes(experiments, runs_root: Path, seeds=1) -> list:
+    """The outcomes the runs folder holds (each run's result.json), evaluating nothing: the report rewritten
+    from an earlier invocation's numbers."""
+    outcomes = []
+    for seed in range(seeds):
+        for experiment in experiments:
+            path = seed_folder(runs_root, seed) / experiment.name / RESULT_FILE
+            if not path.is_file():
+                outcomes.append(Outcome(experiment.name, "missing", seed=seed,
+                                        message=f"{path} does not exist: run the suite without --report-only"))
+                continue
+            body = json.loads(path.read_text())
+            outcomes.append(Outcome(experiment.name, body["status"], body.get("metrics", {}),
+                                    body.get("details", {}), body.get("message", ""), seed=seed))
+    return outcomes
+
+
 def run_suite(experiments, runs_root: Path, eval_only=False, retrain=False, device=None, log=print,
               suite_name="SUITE", seeds=1) -> list:
     """Each experiment in turn, seed by seed (all of seed 0 first); one status line per experiment as it ends."""

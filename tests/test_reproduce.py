@@ -22,7 +22,7 @@ from detection.reproduction import runner
 from detection.reproduction.claims import CLAIMS, Claim, Comparison, claims_section, compare
 from detection.reproduction.pretraining_curves import pretraining_table
 from detection.reproduction.experiments import Experiment, select, suite
-from detection.reproduction.report import _gain, results_table, write_report
+from detection.reproduction.report import _gain, problems, results_table, write_report
 from detection.reproduction.runner import Outcome, recorded_outcomes, run_suite
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -409,3 +409,14 @@ def test_report_only_rewrites_the_report_from_the_recorded_results(small_shapes,
         (measured[0].status, measured[0].metrics, measured[0].details)
     assert again[1].status == "missing" and f"{runs / 'seed1' / 'r18_scratch' / 'result.json'} does not exist" \
         in again[1].message
+
+
+def test_a_row_measured_in_fewer_seeds_says_so():
+    e = [Experiment("a", "x.yaml", "resnet18", "T", ("coco_ap",)),
+         Experiment("b", "x.yaml", "resnet34", "T", ("coco_ap",), baseline="a")]
+    outcomes = [Outcome("a", "measured", {"coco_ap": 20.0}), Outcome("b", "measured", {"coco_ap": 24.0}),
+                Outcome("a", "measured", {"coco_ap": 22.0}, seed=1), Outcome("b", "missing", seed=1)]
+    lines = results_table(e, outcomes)
+    assert "| a | resnet18 | COCO AP@[.5,.95] | 21.0 ± 1.4 | — | 20.0, 22.0 |" in lines
+    assert "| b | resnet34 | COCO AP@[.5,.95] | 24.0 (1 seed) | +3.0 (+14%) vs a | 24.0 |" in lines
+    assert "- **b** (seed 1) (not run: something is missing):" in problems(outcomes)

@@ -81,8 +81,9 @@ def results_table(experiments, outcomes) -> list:
                 base_value = base_spread.mean if base_spread else None
                 gain = _gain(value, base_value) + (f" vs {e.baseline}" if e.baseline and value is not None
                                                    and base_value is not None else "")
-                cells = [e.name, e.backbone, METRICS[metric], spread.text() if spread else
-                         f"— ({outcome.status if outcome else 'not run'})", gain]
+                shown = spread.text() + (" (1 seed)" if several and spread.n == 1 else "") if spread else \
+                    f"— ({outcome.status if outcome else 'not run'})"
+                cells = [e.name, e.backbone, METRICS[metric], shown, gain]
                 if several:
                     cells.append(spread.seeds_text() if spread else "—")
                 if has_paper:
@@ -136,9 +137,10 @@ def compute_minutes(experiments, outcomes) -> float:
 
 def problems(outcomes) -> list:
     lines = []
+    several = len({o.seed for o in outcomes}) > 1
     for o in outcomes:
         if o.status in ("missing", "failed"):
-            lines.append(f"- **{o.name}** ({STATUS_TEXT[o.status]}):")
+            lines.append(f"- **{o.name}**{f' (seed {o.seed})' if several else ''} ({STATUS_TEXT[o.status]}):")
             if o.needs:
                 lines += [f"  - {n.line()}" for n in o.needs]
             else:

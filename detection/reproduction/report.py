@@ -55,10 +55,14 @@ def _gain(value, base) -> str:
 
 def results_table(experiments, outcomes) -> list:
     """Markdown lines: one row per experiment and metric. Over several seeds: mean ± std (sample), the
-    seeds' values beside it, and gains between means."""
-    by_name = {}
+    seeds' values beside it, and gains between the means over the seeds both rows have (named when
+    that is not all of them)."""
+    by_name, by_seed = {}, {}
     for o in outcomes:
         by_name.setdefault(o.name, o)  # the first seed's status stands for an experiment measured in none
+        if o.status == "measured":
+            for metric, v in o.metrics.items():
+                by_seed.setdefault((o.name, metric), {})[o.seed] = v
     measured = spreads(outcomes)
     several = any(sp.n > 1 for metrics in measured.values() for sp in metrics.values())
     lines = []
@@ -76,11 +80,8 @@ def results_table(experiments, outcomes) -> list:
             base_exp = next((x for x in experiments if x.name == e.baseline), None)
             for metric in e.metrics:
                 spread = measured.get(e.name, {}).get(metric)
-                base_spread = measured.get(e.baseline, {}).get(metric)
-                value = spread.mean if spread else None
-                base_value = base_spread.mean if base_spread else None
-                gain = _gain(value, base_value) + (f" vs {e.baseline}" if e.baseline and value is not None
-                                                   and base_value is not None else "")
+                gain = _paired_gain(by_seed.get((e.name, metric), {}), by_seed.get((e.baseline, metric), {}),
+                                    e.baseline, several)
                 shown = spread.text() + (" (1 seed)" if several and spread.n == 1 else "") if spread else \
                     f"— ({outcome.status if outcome else 'not run'})"
                 cells = [e.name, e.backbone, METRICS[metric], shown, gain]
@@ -93,6 +94,19 @@ def results_table(experiments, outcomes) -> list:
                 lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     return lines
+
+
+def _paired_gain(mine: dict, theirs: dict, baseline, several) -> str:
+    """The gain of the mean over the seeds both rows were measured in ({seed: value} each)."""
+    common = sorted(set(mine) & set(theirs))
+    if not baseline or not common:
+        return "—"
+    value = sum(mine[s] for s in common) / len(common)
+    base = sum(theirs[s] for s in common) / len(common)
+    which = ""
+    if several and (set(mine) != set(common) or set(theirs) != set(common)):
+        which = f" (seed{'s' if len(common) > 1 else ''} {', '.join(map(str, common))})"
+    return f"{_gain(value, base)} vs {baseline}{which}"
 
 
 def _detail(outcomes, key, scale=1.0):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from .experiments import METRICS
 from .pretraining_curves import final_errors, pretraining_runs
-from .seeds import Spread
+from .seeds import Spread, by_seed
 
 ERRORS = {"val_error": "pretraining validation top-1 error", "train_error": "pretraining training top-1 error"}
 
@@ -65,14 +65,20 @@ def per_seed(measure: str, name: str, outcomes, runs_root, seeds) -> dict:
     """``{seed: value}`` of one side of a comparison."""
     if measure in ERRORS:
         return final_errors(pretraining_runs(runs_root, seeds, name))[measure.split("_")[0]]
-    return {o.seed: o.metrics[measure] for o in outcomes
-            if o.name == name and o.status == "measured" and measure in o.metrics}
+    return by_seed(outcomes).get((name, measure), {})
+
+
+def _sides(comparison, outcomes, runs_root, seeds):
+    return (per_seed(comparison.measure, comparison.better, outcomes, runs_root, seeds),
+            per_seed(comparison.measure, comparison.worse, outcomes, runs_root, seeds))
 
 
 def compare(comparison: Comparison, outcomes, runs_root, seeds):
     """The per-seed improvements of ``better`` over ``worse`` (positive: the claimed direction) and a verdict."""
-    a = per_seed(comparison.measure, comparison.better, outcomes, runs_root, seeds)
-    b = per_seed(comparison.measure, comparison.worse, outcomes, runs_root, seeds)
+    return _judge(comparison, *_sides(comparison, outcomes, runs_root, seeds))
+
+
+def _judge(comparison, a: dict, b: dict):
     sign = -1 if comparison.measure in ERRORS else 1
     diffs = tuple(sign * (a[s] - b[s]) for s in sorted(set(a) & set(b)))
     if not diffs:
@@ -83,12 +89,11 @@ def compare(comparison: Comparison, outcomes, runs_root, seeds):
     return diffs, "fails" if mean <= 0 else "mixed"
 
 
-def _line(comparison, diffs, verdict, outcomes, runs_root, seeds) -> str:
+def _line(comparison, a: dict, b: dict, diffs, verdict) -> str:
     what = ERRORS.get(comparison.measure) or METRICS[comparison.measure]
     if not diffs:
         return f"  - {comparison.better} vs {comparison.worse}, {what}: not measured"
-    a = Spread(tuple(per_seed(comparison.measure, comparison.better, outcomes, runs_root, seeds).values()))
-    b = Spread(tuple(per_seed(comparison.measure, comparison.worse, outcomes, runs_root, seeds).values()))
+    a, b = Spread(tuple(a.values())), Spread(tuple(b.values()))
     word = "lower" if comparison.measure in ERRORS else "higher"
     spread = Spread(diffs)
     agree = sum(d > 0 for d in diffs)
@@ -100,8 +105,11 @@ def claims_section(claims, outcomes, runs_root, seeds) -> list:
     """Markdown lines: each claim's verdict, then each comparison with its numbers."""
     lines = []
     for claim in claims:
-        results = [(c, *compare(c, outcomes, runs_root, seeds)) for c in claim.comparisons]
-        verdicts = [v for _, _, v in results if v != "not measured"]
+        results = []
+        for c in claim.comparisons:
+            a, b = _sides(c, outcomes, runs_root, seeds)
+            results.append((c, a, b, *_judge(c, a, b)))
+        verdicts = [r[-1] for r in results if r[-1] != "not measured"]
         if not verdicts:
             overall = "not measured"
         elif all(v == "holds" for v in verdicts) and len(verdicts) == len(results):
@@ -111,5 +119,5 @@ def claims_section(claims, outcomes, runs_root, seeds) -> list:
         else:
             overall = "partly supported"
         lines.append(f"- {claim.text}: **{overall}**")
-        lines += [_line(c, d, v, outcomes, runs_root, seeds) for c, d, v in results]
+        lines += [_line(*r) for r in results]
     return lines + [""]

@@ -14,6 +14,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from pretraining.run import run_paths  # noqa: E402
+
+from .runner import pretrained_backbone_path  # noqa: E402
 from .seeds import Spread, seed_folder  # noqa: E402
 
 FIG4_PANELS = (("plain networks", ("plain18", "plain34")), ("ResNets", ("resnet18", "resnet34")))
@@ -24,7 +27,7 @@ def pretraining_runs(runs_root: Path, seeds: int, backbone: str) -> dict:
     """``{seed: metrics JSON}`` of the backbone's finished pretraining runs (``<seed folder>/pretrain``)."""
     runs = {}
     for seed in range(seeds):
-        path = seed_folder(runs_root, seed) / "pretrain" / f"{backbone}.metrics.json"
+        path = run_paths(pretrained_backbone_path(seed_folder(runs_root, seed), backbone))["metrics"]
         if path.is_file():
             body = json.loads(path.read_text())
             if body.get("final"):

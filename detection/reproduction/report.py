@@ -15,7 +15,7 @@ from ..engine.metrics_log import read_metrics  # noqa: E402
 from .experiments import METRICS  # noqa: E402
 from .claims import claims_section  # noqa: E402
 from .pretraining_curves import plot_fig4, pretraining_table  # noqa: E402
-from .seeds import Spread, spreads  # noqa: E402
+from .seeds import Spread, by_seed, spreads  # noqa: E402
 
 STATUS_TEXT = {"measured": "measured", "submitted": "results written for the evaluation server",
                "missing": "not run: something is missing", "failed": "failed"}
@@ -57,13 +57,11 @@ def results_table(experiments, outcomes) -> list:
     """Markdown lines: one row per experiment and metric. Over several seeds: mean ± std (sample), the
     seeds' values beside it, and gains between the means over the seeds both rows have (named when
     that is not all of them)."""
-    by_name, by_seed = {}, {}
+    by_name = {}
     for o in outcomes:
         by_name.setdefault(o.name, o)  # the first seed's status stands for an experiment measured in none
-        if o.status == "measured":
-            for metric, v in o.metrics.items():
-                by_seed.setdefault((o.name, metric), {})[o.seed] = v
-    measured = spreads(outcomes)
+    seeded = by_seed(outcomes)
+    measured = spreads(outcomes, seeded)
     several = any(sp.n > 1 for metrics in measured.values() for sp in metrics.values())
     lines = []
     for table in dict.fromkeys(e.table for e in experiments):
@@ -80,7 +78,7 @@ def results_table(experiments, outcomes) -> list:
             base_exp = next((x for x in experiments if x.name == e.baseline), None)
             for metric in e.metrics:
                 spread = measured.get(e.name, {}).get(metric)
-                gain = _paired_gain(by_seed.get((e.name, metric), {}), by_seed.get((e.baseline, metric), {}),
+                gain = _paired_gain(seeded.get((e.name, metric), {}), seeded.get((e.baseline, metric), {}),
                                     e.baseline, several)
                 shown = spread.text() + (" (1 seed)" if several and spread.n == 1 else "") if spread else \
                     f"— ({outcome.status if outcome else 'not run'})"

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Optional
 
 from backbones.errors import UserError
+from pretraining.run import run_paths
 
 from ..data.catalog import load_dataset
 from ..data.dataset import DetectionDataset
@@ -191,7 +192,7 @@ def run_experiment(experiment, runs_root: Path, eval_only=False, retrain=False, 
 
 def pretraining_summary(path: Path) -> dict:
     """Top-1 of the pretrained backbone and the pretraining's time, from the metrics JSON written beside it."""
-    metrics = path.with_suffix(".metrics.json")
+    metrics = run_paths(path)["metrics"]
     if not metrics.is_file():
         return {}
     body = json.loads(metrics.read_text())

@@ -47,13 +47,21 @@ class Spread:
         return ", ".join(f"{v:.{digits}f}" for v in self.values)
 
 
-def spreads(outcomes) -> dict:
-    """``{experiment: {metric: Spread}}`` over the measured outcomes, seeds in order."""
+def by_seed(outcomes) -> dict:
+    """``{(experiment, metric): {seed: value}}`` over the measured outcomes, seeds in order."""
     table = {}
     for o in sorted(outcomes, key=lambda o: o.seed):
         if o.status != "measured":
             continue
         for metric, value in o.metrics.items():
             if value is not None and math.isfinite(value):
-                table.setdefault(o.name, {}).setdefault(metric, []).append(value)
-    return {name: {m: Spread(tuple(v)) for m, v in metrics.items()} for name, metrics in table.items()}
+                table.setdefault((o.name, metric), {})[o.seed] = value
+    return table
+
+
+def spreads(outcomes, seeded=None) -> dict:
+    """``{experiment: {metric: Spread}}`` over the measured outcomes (``seeded``: their :func:`by_seed`)."""
+    table = {}
+    for (name, metric), values in (by_seed(outcomes) if seeded is None else seeded).items():
+        table.setdefault(name, {})[metric] = Spread(tuple(values.values()))
+    return table
